@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: install what is missing, type-check, lint, then every test
+# (unit, recorded-socket replays, and the lab tests that start real charon daemons
+# in network namespaces: those need root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+npm run --silent typecheck
+npm run --silent lint
+shopt -s nullglob
+files=(test/unit/*.test.ts test/integration/*.test.ts)
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test: not root: running the unit tests only (the lab needs root for network namespaces)" >&2
+  files=(test/unit/*.test.ts)
+fi
+exec node --import tsx --test --test-concurrency=2 --test-timeout=600000 "${files[@]}"
