@@ -1,0 +1,27 @@
+// pino to stdout: JSON lines for journald, human-readable when a person runs it in a terminal.
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+import pretty from 'pino-pretty';
+
+/** Keys that may carry secrets anywhere in a log object: censored, never printed. */
+export const REDACT_PATHS = [
+  'password', '*.password', '*.*.password',
+  'secret', '*.secret', '*.*.secret',
+  'psk', '*.psk',
+  'url', '*.url', '*.*.url',
+  'webhook', '*.webhook',
+  'token', '*.token',
+  'headers.authorization', '*.headers.authorization',
+];
+
+export function createLogger(level: LevelWithSilent = 'info', opts: { pretty?: boolean } = {}): Logger {
+  const usePretty = opts.pretty ?? Boolean(process.stdout.isTTY);
+  const base = {
+    level,
+    base: { name: 'ipsec-keepalive' },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+  };
+  if (usePretty) {
+    return pino(base, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name', sync: true }));
+  }
+  return pino({ ...base, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 1, sync: false }));
+}

@@ -1,0 +1,130 @@
+// ipsec-keepalive command line: parses arguments and wires the parts together, nothing more.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG } from '../agent/config.js';
+import { runAgentCommand } from './run.js';
+import { runCheck, runDoctor, runStatus } from './inspect.js';
+
+/** Exit codes (documented in README and --help). */
+export const EXIT = {
+  OK: 0,
+  FAILURE: 1, // check: a probe failed; run: fatal runtime error
+  USAGE: 64, // EX_USAGE
+  UNAVAILABLE: 69, // EX_UNAVAILABLE: charon's VICI socket could not be reached
+  CONFIG: EX_CONFIG, // 78
+} as const;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+const HELP = `ipsec-keepalive: keeps strongSwan IPsec tunnels up over VICI
+
+Usage: ipsec-keepalive <command> [options]
+
+Commands:
+  run       run the agent (event-driven repair, traffic probes, metrics, alerts)
+  status    tunnels and their SAs straight from charon (--json for machines)
+  check     probe every configured target once; exit 1 if any fails
+  doctor    compare charon's loaded connections with the recommended hardening
+  record    record VICI traffic between a client and charon into a fixture file
+
+Options (all commands):
+  -c, --config PATH   config file (default ${DEFAULT_CONFIG_PATH})
+      --socket URI    VICI socket, overrides the config (unix:///path or tcp://host:port)
+  -h, --help          this help
+  -V, --version       print the version
+
+Exit codes: 0 ok, 1 failure (check: a probe failed), 64 usage error,
+            69 charon's VICI socket unreachable, 78 bad configuration.`;
+
+const COMMAND_HELP: Record<string, string> = {
+  run: `Usage: ipsec-keepalive run [-c PATH] [--socket URI]\n\nRuns the agent in the foreground (systemd: Type=simple). SIGHUP reloads the config,\nSIGTERM/SIGINT stop it. Logs JSON lines to stdout (pretty in a terminal).`,
+  status: `Usage: ipsec-keepalive status [-c PATH] [--socket URI] [--json]\n\nLists the configured tunnels (or, without a config file, every CHILD_SA config charon\nhas loaded) with their IKE_SA and CHILD_SA state.`,
+  check: `Usage: ipsec-keepalive check [-c PATH] [--json]\n\nProbes every configured target once, from each tunnel's source address.\nExit 0 when all pass, 1 when any fails.`,
+  doctor: `Usage: ipsec-keepalive doctor [-c PATH] [--socket URI]\n\nReads charon's loaded connections (swanctl.conf or ipsec.conf) and warns where they\ndiffer from the hardening the agent relies on, or risk duplicate CHILD_SAs.`,
+  record: `Usage: ipsec-keepalive record --listen PATH --upstream URI --out FILE\n\nA VICI proxy: point any client at --listen; every byte both ways is written with\ntimestamps to FILE (JSON lines), for replay tests.`,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    console.log(HELP);
+    return command === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  if (command === '-V' || command === '--version') {
+    console.log(version());
+    return EXIT.OK;
+  }
+  if (!(command in COMMAND_HELP)) {
+    console.error(`ipsec-keepalive: unknown command ${JSON.stringify(command)} (try --help)`);
+    return EXIT.USAGE;
+  }
+  if (rest.includes('-h') || rest.includes('--help')) {
+    console.log(COMMAND_HELP[command]);
+    return EXIT.OK;
+  }
+  if (rest.includes('-V') || rest.includes('--version')) {
+    console.log(version());
+    return EXIT.OK;
+  }
+  if (command === 'record') {
+    const { runRecord } = await import('./record.js');
+    return runRecord(rest);
+  }
+  let values: { config?: string; socket?: string; json?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: {
+        config: { type: 'string', short: 'c' },
+        socket: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    console.error(`ipsec-keepalive ${command}: ${(err as Error).message}`);
+    return EXIT.USAGE;
+  }
+  try {
+    switch (command) {
+      case 'run':
+        return await runAgentCommand(values);
+      case 'status':
+        return await runStatus(values);
+      case 'check':
+        return await runCheck(values);
+      case 'doctor':
+        return await runDoctor(values);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`ipsec-keepalive: ${err.message}`);
+      return EXIT.CONFIG;
+    }
+    if (err instanceof Error && err.name === 'ViciConnectionError') {
+      console.error(`ipsec-keepalive: ${err.message}`);
+      return EXIT.UNAVAILABLE;
+    }
+    console.error(`ipsec-keepalive ${command}: ${err instanceof Error ? err.message : String(err)}`);
+    return EXIT.FAILURE;
+  }
+  return EXIT.USAGE;
+}
+
+// Run when executed directly (bin/ or `node dist/cli/main.js`), not when imported by tests.
+const invoked = process.argv[1] ?? '';
+if (/(?:^|[\\/])(main\.[jt]s|ipsec-keepalive(\.js)?)$/.test(invoked)) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      console.error(`ipsec-keepalive: ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = EXIT.FAILURE;
+    },
+  );
+}
