@@ -268,7 +268,13 @@ function firstIssueLine(source: string, err: z.ZodError): string {
   if (issue.code === 'unrecognized_keys') {
     return `${source}: ${formatPath([...issue.path, ...issue.keys.slice(0, 1)])}: unknown key`;
   }
-  if (issue.code === 'invalid_union') message = 'expected one of { tcp: "host:port" } or { icmp: "host" }';
+  if (issue.code === 'invalid_union') {
+    // Report the branch the user meant (the one without unknown keys), else name the choices.
+    const branch = issue.errors.find((errs) => errs.length > 0 && !errs.some((e) => e.code === 'unrecognized_keys'));
+    const inner = branch?.[0];
+    if (inner) return `${source}: ${formatPath([...issue.path, ...inner.path])}: ${inner.message}`;
+    message = 'expected one of { tcp: "host:port" } or { icmp: "host" }';
+  }
   const more = err.issues.length > 1 ? ` (+${err.issues.length - 1} more)` : '';
   return `${source}: ${formatPath(issue.path)}: ${message}${more}`;
 }
@@ -277,12 +283,12 @@ function firstIssueLine(source: string, err: z.ZodError): string {
 export function parseConfig(text: string, source = 'config'): AgentConfig {
   let doc: unknown;
   try {
-    doc = parseYaml(text, { prettyErrors: false, uniqueKeys: true });
+    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
   } catch (err) {
     if (err instanceof YAMLParseError) {
       const pos = err.linePos?.[0];
       const where = pos ? `:${pos.line}:${pos.col}` : '';
-      throw new ConfigError(`${source}${where}: YAML: ${err.message.split('\n')[0]}`);
+      throw new ConfigError(`${source}${where}: YAML: ${(err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`);
     }
     throw new ConfigError(`${source}: YAML: ${(err as Error).message}`);
   }
