@@ -121,10 +121,12 @@ class IcmpEngine {
   /** Random per process, as ping does, so two agents on one host keep apart. */
   private readonly id = randomInt(0, 0x10000);
   private seq = randomInt(0, 0x10000);
+  /** A raw socket opened once; later losses of the capability still surface when a socket opens. */
+  private verified = false;
 
   /** Opens (and closes) a raw socket to learn whether ICMP probes can work here. */
   check(): void {
-    if (this.sockets.size > 0) return;
+    if (this.verified || this.sockets.size > 0) return;
     const raw = loadRaw();
     let s: RawSocket;
     try {
@@ -134,6 +136,7 @@ class IcmpEngine {
     }
     s.on('error', () => {});
     s.close();
+    this.verified = true;
   }
 
   /**
@@ -156,11 +159,14 @@ class IcmpEngine {
       }
       const seq = this.nextSeq();
       const mapKey = (this.id << 16) | seq;
+      const nonce = randomBytes(NONCE_BYTES);
+      const req = { dst: ipBytes(dst), id: this.id, seq, payload: nonce, ...(src !== undefined ? { src: ipBytes(src) } : {}) };
+      const pkt = family === 4 ? buildEchoV4(req) : buildEchoV6(req);
       const onAbort = (): void => p.settle(signal.reason as ProbeFailure);
       const p: Pending = {
         family,
-        dst: ipBytes(dst),
-        nonce: randomBytes(NONCE_BYTES),
+        dst: req.dst,
+        nonce,
         settle: (r) => {
           if (this.pending.get(mapKey) !== p) return;
           this.pending.delete(mapKey);
@@ -172,8 +178,6 @@ class IcmpEngine {
       };
       this.pending.set(mapKey, p);
       signal.addEventListener('abort', onAbort, { once: true });
-      const req = { dst: p.dst, id: this.id, seq, payload: p.nonce, ...(src !== undefined ? { src: ipBytes(src) } : {}) };
-      const pkt = family === 4 ? buildEchoV4(req) : buildEchoV6(req);
       sock.send(
         pkt,
         0,
@@ -239,6 +243,7 @@ class IcmpEngine {
     s.on('error', (err) => this.onSocketGone(key, s, socketFailure('raw ICMP socket', err)));
     s.on('close', () => this.onSocketGone(key, s, new ProbeFailure('other', 'raw ICMP socket closed')));
     this.sockets.set(key, s);
+    this.verified = true;
     return s;
   }
 
