@@ -62,12 +62,13 @@ ${o.stroke ? `    stroke {\n      secrets_file = ${o.stroke.secretsPath}\n    }\
     lab {
       path = ${o.logPath}
       time_format = %H:%M:%S
+      time_add_ms = yes
       ike_name = yes
       append = yes
       flush_line = yes
+      # cfg 2 would log every child config's TS on each CREATE_CHILD_SA: O(children) lines per exchange.
       default = 1
       ike = 2
-      cfg = 2
     }
   }
 }

@@ -390,7 +390,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         const m = await installedChildren('left');
         return allNames.every((n) => m.has(n));
       },
-      { timeoutMs, intervalMs: 50, what: `all ${allNames.length} children INSTALLED on the left` },
+      // Each poll is a swanctl process and a full list-sas: do not steal the CPU from charon at scale.
+      { timeoutMs, intervalMs: allNames.length > 100 ? 250 : 50, what: `all ${allNames.length} children INSTALLED on the left` },
     );
 
   const initiateAll = async (): Promise<void> => {
@@ -419,7 +420,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       }),
     );
     if (failures.length) throw new Error(`initiate failed: ${failures.slice(0, 5).join('; ')}`);
-    await waitAllInstalled(30_000);
+    await waitAllInstalled(30_000 + allNames.length * 100);
   };
 
   const close = async (): Promise<void> => {
@@ -545,6 +546,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         input: [
           'link set lo up',
           ...targets.map((t) => `addr add ${t.host}/32 dev lo`),
+          // Not reachable services, but kernel-libipsec installs each child's route with its local TS address
+          // as source and fails the CHILD_SA ("error installing route") when that address is not local.
+          ...childPlans.slice(childNums.length).map((c) => `addr add ${c.rightTs} dev lo`),
           `addr add ${right.outerAddr}/24 dev ${right.vethName}`,
           `link set ${right.vethName} up`,
         ].join('\n'),
