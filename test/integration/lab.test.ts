@@ -259,6 +259,20 @@ describe('lab: options and front ends', () => {
     }
   });
 
+  it('fast retransmits: with DPD on, the left declares a killed peer dead within seconds', async () => {
+    const lab = await startLab({ children: [140], dpdDelaySec: 1, dpdAction: 'clear', initiate: true });
+    try {
+      await lab.peerKill();
+      const t0 = Date.now();
+      // dpd_delay 1 s + retransmits at 1, 1.4, 1.96 s (tries 2, timeout 1, base 1.4) ~ 5.4 s
+      await waitFor(async () => (await ikeSas(lab, 'left')).length === 0, { timeoutMs: 12_000, what: 'DPD to clear the IKE_SA' });
+      console.log(`# DPD cleared the dead peer's IKE_SA ${Date.now() - t0} ms after the kill`);
+      assert.match(readFileSync(lab.left.logPath, 'utf8'), /giving up after 2 retransmits/);
+    } finally {
+      await lab.close();
+    }
+  });
+
   it('ipsec.conf (plain, auto=add): starter loads it, stroke names the IKE config after the first conn', async () => {
     const lab = await startLab({ frontEnd: 'ipsec.conf', initiate: true });
     try {

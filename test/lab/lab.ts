@@ -34,11 +34,11 @@ import {
 } from './config.js';
 import { childPidsOf, exited, isAlive, run, startTimeOf, type RunResult } from './proc.js';
 import { parseListConns, parseListSas } from './swanctl-raw.js';
-import { LAB_PREFIX, LAB_ROOT, nsPids, teardownSync, type OwnerRecord } from './teardown.js';
+import { cleanupStaleLabs, LAB_PREFIX, LAB_ROOT, nsPids, teardownSync, type OwnerRecord } from './teardown.js';
 import { viciCommands } from './vici-lite.js';
 import { waitFor } from './wait.js';
 
-export { cleanupStaleLabs } from './teardown.js';
+export { cleanupStaleLabs };
 
 export type FrontEnd = 'swanctl' | 'ipsec.conf';
 export interface LabOptions {
@@ -162,6 +162,8 @@ interface Daemon {
 export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const t0 = Date.now();
   installHandlers();
+  // Cheap (a readdir and `ip netns list`), and spares every lab whose owner still runs.
+  await cleanupStaleLabs();
   const frontEnd: FrontEnd = opts.frontEnd ?? 'swanctl';
   const hardened = opts.hardened ?? false;
   const childNums = opts.children ?? [140, 141, 142];
