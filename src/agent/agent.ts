@@ -262,6 +262,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.emit('health', r);
     const rt = v.runtime;
     if (r.generation !== rt.generation) return; // started before a repair: says nothing about now
+    this.log.debug({ tunnel: r.tunnel, health: r.health, attempts: r.attempts }, 'probe round');
     const previous = rt.health;
     rt.health = r.health;
     if (r.health === 'failing') {
@@ -295,10 +296,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     const ike = v.config.ike ?? v.conn?.ike;
     const filter: { child: string; ike?: string } = { child: v.config.child };
     if (ike) filter.ike = ike;
-    let obs = observeTunnel(await this.vici.listSas(filter), v.config.child, ike);
-    if (obs.up.length === 0 && !obs.charonBusy && ike) {
-      // The child filter hides IKE_SAs that do not hold the child yet, such as one being
-      // reauthenticated or initiated: look at the connection before acting, or we race charon.
+    // charon 5.9.x lists every IKE_SA matching `ike` even when none of its children match
+    // `child`, so one read shows both the tunnel's CHILD_SAs and a reauth or initiate in flight.
+    const sas = await this.vici.listSas(filter);
+    let obs = observeTunnel(sas, v.config.child, ike);
+    if (sas.length === 0 && ike) {
+      // Should a charon hide IKE_SAs without a matching child, look at the connection before
+      // acting, or we race its own negotiation.
       const whole = observeTunnel(await this.vici.listSas({ ike }), v.config.child, ike);
       obs = { ...obs, charonBusy: whole.charonBusy };
     }
@@ -330,6 +334,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.track(v, obs, item.reasons, now);
     const d = decide({ enabled: v.config.enabled, obs, rt, now });
     rt.status = d.status;
+    this.log.debug({ tunnel: item.name, status: d.status, decision: d.kind, why: d.why, reasons, up: obs.up.length, busy: obs.charonBusy }, 'reconcile');
     if (d.kind === 'none') {
       if (d.requeueAfterMs !== undefined) this.queue.addAfter(item.name, d.requeueAfterMs, 'retry');
       this.emit('reconcile', { tunnel: item.name, result: d.requeueAfterMs !== undefined ? 'requeue' : 'ok', ms: performance.now() - t0, reasons });
@@ -420,13 +425,13 @@ export class Agent extends EventEmitter<AgentEvents> {
       try {
         await fn();
         const ms = performance.now() - t0;
-        this.log.info({ tunnel: name, action: kind, reason, ms: Math.round(ms), why: d.why }, `tunnel ${name}: ${kind} ok`);
+        this.log.info({ tunnel: name, action: kind, reason, result: 'ok', ms: Math.round(ms), why: d.why }, `tunnel ${name}: ${kind} ok`);
         this.emit('action', { tunnel: name, ike, child, kind, reason, result: 'ok', ms });
         return true;
       } catch (err) {
         const ms = performance.now() - t0;
         rt.lastError = errMessage(err);
-        this.log.warn({ tunnel: name, action: kind, reason, ms: Math.round(ms), err: rt.lastError, why: d.why }, `tunnel ${name}: ${kind} failed`);
+        this.log.warn({ tunnel: name, action: kind, reason, result: 'error', ms: Math.round(ms), err: rt.lastError, why: d.why }, `tunnel ${name}: ${kind} failed`);
         this.emit('action', { tunnel: name, ike, child, kind, reason, result: 'error', ms, error: rt.lastError });
         return false;
       }
@@ -441,6 +446,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       const delay = backoffDelay(rt.failures, policy);
       rt.nextAttemptAt = Date.now() + delay;
       this.queue.addAfter(name, delay, 'retry');
+      this.log.warn({ tunnel: name, failures: rt.failures, delayMs: delay }, `tunnel ${name}: backing off ${delay} ms after ${rt.failures} failed repairs`);
       this.emit('escalated', { tunnel: name, ike, child, to: 'backoff', failures: rt.failures, nextAttemptInMs: delay });
     };
     // Whatever happens next, probe results from before this action no longer describe the tunnel.
@@ -461,18 +467,23 @@ export class Agent extends EventEmitter<AgentEvents> {
         return ok;
       }
       case 'restart-child': {
+        let ikeDead = false;
         const ok = await run('restart-child', async () => {
-          await this.vici.terminate({ childId: d.child.childId, timeoutMs: v.config.terminateTimeoutMs }).catch((err: unknown) => {
-            // A dead peer never answers the DELETE; the initiate below decides.
-            this.log.debug({ tunnel: name, err: errMessage(err) }, 'terminate of the stale CHILD_SA did not complete');
-          });
+          try {
+            await this.vici.terminate({ childId: d.child.childId, timeoutMs: v.config.terminateTimeoutMs });
+          } catch (err) {
+            // The peer did not answer our DELETE: the IKE_SA itself is dead (the peer lost its
+            // state, or the path is cut). A CHILD_SA on it can never come up: go to the IKE restart.
+            ikeDead = true;
+            throw new Error(`CHILD_SA delete not answered (${errMessage(err)}); restarting the IKE_SA`);
+          }
           await initiate();
         });
         rt.escalation = 1;
         if (ok) {
           this.health.verify(name, 0);
         } else {
-          // The IKE_SA itself does not work (peer lost its state): go straight to the IKE restart.
+          if (ikeDead) this.log.info({ tunnel: name }, `tunnel ${name}: escalating to an IKE_SA restart at once`);
           rt.health = 'failing';
           this.queue.add(name, 'retry');
         }

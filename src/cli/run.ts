@@ -28,11 +28,11 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
     logger: log.child({ component: 'vici' }),
   });
   const agent = new Agent({ config: cfg, vici, logger: log, runProbe });
-  let obs: Observability | undefined;
+
 
   log.info({ config: cfg.path, socket: cfg.viciUri, tunnels: cfg.tunnels.length, discover: cfg.discover }, 'starting; waiting for charon');
   // Metrics and alerts first: "agent up, charon down" is exactly what they must be able to say.
-  obs = await startObservability(cfg, agent, vici, log);
+  const obs: Observability = await startObservability(cfg, agent, vici, log);
 
   const stopped = new Promise<number>((resolve) => {
     let stopping = false;
@@ -43,7 +43,7 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
       void (async () => {
         await agent.stop();
         await vici.close();
-        await obs?.close();
+        await obs.close();
         log.flush();
         resolve(0);
       })();
@@ -57,7 +57,7 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
       try {
         const next = await loadWithOverrides(opts);
         await agent.reload(next);
-        await obs?.reload(next);
+        await obs.reload(next);
         log.info({ config: next.path, tunnels: next.tunnels.length }, 'configuration reloaded');
       } catch (err) {
         const msg = err instanceof ConfigError ? err.message : (err as Error).message;

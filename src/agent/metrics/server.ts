@@ -1,0 +1,88 @@
+// The HTTP endpoint Prometheus scrapes: /metrics and /healthz, nothing else.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
+import type { Registry } from 'prom-client';
+
+export interface MetricsServerOptions {
+  host: string;
+  port: number;
+  registry: Registry;
+  /** Body of /healthz: the process is alive and serving; charon's state is in /metrics. */
+  health(): Record<string, unknown>;
+  /** A scrape failed to render (a bug): reported, answered with 500. */
+  onError?(err: unknown): void;
+}
+
+export interface MetricsServer {
+  /** host:port actually bound (the port is the kernel's choice when 0 was asked for). */
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+export function formatAddress(host: string, port: number): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'address already in use',
+  EADDRNOTAVAIL: 'address not available on this host',
+  EACCES: 'permission denied',
+  ENOTFOUND: 'host name not found',
+};
+
+export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
+  const server = createServer((req, res) => void handle(opts, req, res));
+  // A scraper that stalls must not hold sockets forever.
+  server.requestTimeout = 10_000;
+  server.headersTimeout = 5_000;
+  server.keepAliveTimeout = 65_000;
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const why = LISTEN_ERRORS[err.code ?? ''] ?? err.message;
+      reject(new Error(`metrics: cannot listen on ${formatAddress(opts.host, opts.port)}: ${why}`));
+    };
+    server.once('error', onError);
+    server.listen({ host: opts.host, port: opts.port, exclusive: true }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const bound = server.address();
+  const address = bound && typeof bound === 'object' ? formatAddress(bound.address, bound.port) : formatAddress(opts.host, opts.port);
+  return {
+    address,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function handle(opts: MetricsServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0];
+  const send = (status: number, type: string, body: string, extra: Record<string, string> = {}): void => {
+    res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', ...extra });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  };
+  if (path !== '/metrics' && path !== '/healthz') {
+    send(404, 'text/plain; charset=utf-8', 'not found: this endpoint serves /metrics and /healthz\n');
+    return;
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    send(405, 'text/plain; charset=utf-8', 'method not allowed\n', { Allow: 'GET, HEAD' });
+    return;
+  }
+  if (path === '/healthz') {
+    send(200, 'application/json', `${JSON.stringify({ status: 'ok', ...opts.health() })}\n`);
+    return;
+  }
+  try {
+    const body = await opts.registry.metrics();
+    send(200, opts.registry.contentType, body);
+  } catch (err) {
+    opts.onError?.(err);
+    send(500, 'text/plain; charset=utf-8', 'metrics could not be rendered\n');
+  }
+}

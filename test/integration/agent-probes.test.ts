@@ -1,0 +1,110 @@
+// Probe-driven repair against real charon: only traffic proves a tunnel. Scenarios 4-7 of the
+// agent issue: peer state loss, stale tunnel (ESP blackholed while IKE works), target service
+// down, and a long unreachable peer (backoff, no initiate storm, charon never wedged).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startLab, type Lab } from '../lab/lab.js';
+import { tcpCheck } from '../lab/net-check.js';
+import { waitFor } from '../lab/wait.js';
+import { labConfig, startAgent, type RunningAgent } from './agent-harness.js';
+
+// The agent's test timing (see labConfig): interval 2 s, probe timeout 1 s, 2 re-probes 500 ms apart.
+const INTERVAL_MS = 2000;
+const REPROBE_WINDOW_MS = 2 * (500 + 1000) + 1000;
+const REPAIR_MS = 2000 + 2000; // terminate timeout + an IKE_SA set-up with margin
+const PROBE_BOUND_MS = INTERVAL_MS + REPROBE_WINDOW_MS + REPAIR_MS;
+
+describe('agent: probe-driven repair (swanctl front end)', () => {
+  let lab: Lab;
+  let agent: RunningAgent;
+  const T = 'ikev2-vpn-140';
+
+  before(async () => {
+    lab = await startLab({ initiate: true });
+    agent = await startAgent(lab, labConfig(lab, { defaults: { backoff_base: '500ms', backoff_cap: '4s', initiate_timeout: '2s' } }));
+    await agent.waitForLog((l) => l.tunnel === T && l.msg === 'probe round' && l.health === 'healthy', { what: 'first healthy round' });
+  });
+
+  after(async () => {
+    await agent?.stop();
+    await lab?.close();
+  });
+
+  async function healthy(from: number, timeoutMs = 20_000): Promise<void> {
+    await Promise.all(
+      lab.children.map((c) => agent.waitForLog((l) => l.tunnel === c && l.msg === 'probe round' && l.health === 'healthy', { from, timeoutMs, what: `${c} healthy` })),
+    );
+    const target = lab.targets.find((t) => t.child === T)!;
+    assert.equal((await tcpCheck(lab, 'left', target.host, target.port, { sourceAddr: lab.leftInsideAddr, timeoutMs: 2000 })).ok, true);
+  }
+
+  it('4: the peer loses all state (SIGKILL + restart): probes fail, the tunnel is restarted within one interval plus the re-probe window', async () => {
+    const from = agent.logs.length;
+    const t0 = performance.now();
+    await lab.peerKillAndRestart();
+    await agent.waitForLog((l) => l.tunnel === T && /repaired/.test(l.msg), { from, timeoutMs: PROBE_BOUND_MS + 10_000 });
+    const ms = performance.now() - t0;
+    assert.ok(ms < PROBE_BOUND_MS, `repaired after ${ms.toFixed(0)} ms (bound ${PROBE_BOUND_MS})`);
+    assert.ok(agent.actions(from).some((l) => l.tunnel === T && (l.action === 'restart-ike' || l.action === 'restart-child') && l.reason === 'probe'));
+    await healthy(from);
+  });
+
+  it('5: stale tunnel (SAs installed, DPD answered, ESP blackholed): CHILD_SA restart, then IKE_SA restart, then backoff; recovers when the fault clears', async () => {
+    const from = agent.logs.length;
+    const t0 = performance.now();
+    await lab.blackholeEsp();
+    const child = await agent.waitForLog((l) => l.tunnel === T && l.action === 'restart-child', { from, timeoutMs: PROBE_BOUND_MS + 5000 });
+    const detectMs = performance.now() - t0;
+    assert.ok(detectMs < INTERVAL_MS + REPROBE_WINDOW_MS + 1000, `stale tunnel acted on after ${detectMs.toFixed(0)} ms`);
+    assert.equal(child.reason, 'probe');
+    await agent.waitForLog((l) => l.tunnel === T && l.action === 'restart-ike', { from, timeoutMs: 20_000 });
+    await agent.waitForLog((l) => l.tunnel === T && /backing off/.test(l.msg), { from, timeoutMs: 20_000 });
+    const order = agent.actions(from).filter((l) => l.tunnel === T).map((l) => l.action);
+    assert.equal(order[0], 'restart-child', order.join(','));
+    assert.ok(order.indexOf('restart-ike') > 0, order.join(','));
+    const healFrom = agent.logs.length;
+    await lab.healEsp();
+    await agent.waitForLog((l) => l.tunnel === T && /repaired/.test(l.msg), { from: healFrom, timeoutMs: 4000 + PROBE_BOUND_MS });
+    await healthy(healFrom);
+  });
+
+  it('6: the target service is down but the tunnel passes traffic: reported, never restarted', async () => {
+    await lab.stopTarget();
+    const from = agent.logs.length;
+    await agent.waitForLog((l) => l.tunnel === T && l.msg === 'probe round' && l.health === 'target-down', { from });
+    // Three more full rounds of target-down, and not one action.
+    let seen = agent.logs.length;
+    for (let i = 0; i < 3; i++) {
+      await agent.waitForLog((l) => l.tunnel === T && l.msg === 'probe round' && l.health === 'target-down', { from: seen });
+      seen = agent.logs.length;
+    }
+    assert.deepEqual(agent.actions(from).map((l) => `${l.tunnel} ${l.action}`), []);
+    const healFrom = agent.logs.length;
+    await lab.startTarget();
+    await healthy(healFrom);
+  });
+
+  it('7: the peer is unreachable for a long time: exponential backoff with jitter, no initiate storm, charon stays responsive', async () => {
+    const from = agent.logs.length;
+    await lab.cutLink();
+    // Give it a stretch of failures: until the backoff reaches its cap (4 s) for the tunnel.
+    await agent.waitForLog((l) => l.tunnel === T && /backing off/.test(l.msg) && Number(l['failures']) >= 4, { from, timeoutMs: 60_000, what: 'fourth backoff' });
+    const backoffs = agent.logs.slice(from).filter((l) => l.tunnel === T && /backing off/.test(l.msg)).map((l) => Number(l['delayMs']));
+    // Jittered exponential: each delay within [0.5, 1] x min(cap, base x 2^(n-1)).
+    backoffs.forEach((d, i) => {
+      const exp = Math.min(4000, 500 * 2 ** i);
+      assert.ok(d >= exp * 0.5 - 1 && d <= exp + 1, `backoff #${i + 1} = ${d} ms, expected within [${exp / 2}, ${exp}]`);
+    });
+    // No storm: initiates for the tunnel are bounded by its backoff schedule (one per failure, at most).
+    const initiates = agent.actions(from).filter((l) => l.tunnel === T && l.action !== undefined).length;
+    assert.ok(initiates <= backoffs.length + 2, `${initiates} repair actions for ${backoffs.length} backoffs`);
+    // charon is not wedged: a VICI command answers promptly in the middle of the outage.
+    const t0 = performance.now();
+    await lab.swanctl('left', ['--stats']);
+    assert.ok(performance.now() - t0 < 2000, 'charon answers during the outage');
+    const healFrom = agent.logs.length;
+    await lab.restoreLink();
+    await waitFor(async () => (await lab.installedChildren('left')).get(T) === 1, { timeoutMs: 20_000, what: 'tunnel back after the link returns' });
+    await healthy(healFrom, 30_000);
+  });
+});
