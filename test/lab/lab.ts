@@ -76,27 +76,39 @@ export interface Lab {
   dir: string;
   left: Gateway;
   right: Gateway;
+  /** IKE config name on the left as list-conns/list-sas show it: 'ikev2-vpn' (swanctl), the first conn (ipsec.conf) */
   ikeName: string;
   children: string[];
   targets: Target[];
   leftInsideAddr: string;
   psk: string;
   frontEnd: FrontEnd;
+  /** inside the gateway's netns; inside its daemon's mount ns (private /run) while the daemon runs */
   exec(side: Side, argv: string[], opts?: { allowFail?: boolean }): Promise<RunResult>;
+  /** args start with the command option (swanctl wants --uri after it); throws on a non-zero exit */
   swanctl(side: Side, args: string[]): Promise<string>;
   /** env is merged over process.env; stdout/stderr are also copied to `<dir>/spawn-<n>.log` */
   spawnIn(side: Side, argv: string[], opts?: { env?: NodeJS.ProcessEnv; cwd?: string }): ChildProcess;
+  /** initiates the children not INSTALLED on the left (do not race charon's own start/close actions with it) */
   initiateAll(): Promise<void>;
   installedChildren(side: Side): Promise<Map<string, number>>;
   peerDeleteChild(child: string): Promise<void>;
   peerDeleteIke(): Promise<void>;
+  /** SIGKILL: no DELETE reaches the left, which keeps its SAs until DPD (if any) gives up */
   peerKill(): Promise<void>;
   peerStart(): Promise<void>;
   peerKillAndRestart(): Promise<void>;
+  /** drops ESP-in-UDP arriving at the right; IKE (and so DPD, rekeying) keeps working */
   blackholeEsp(): Promise<void>;
   healEsp(): Promise<void>;
+  /**
+   * Sets the right's veth down: the right charon sees its interface go ("MOBIKE update deferred"), the left sees
+   * no carrier; SAs survive a short cut and both sides exchange MOBIKE address updates on restore. Any IKE
+   * exchange attempted meanwhile (DPD, rekey) gives up after the lab's retransmits (~4.4 s) and kills the IKE_SA.
+   */
   cutLink(): Promise<void>;
   restoreLink(): Promise<void>;
+  /** SIGTERM: charon (or starter and its charon) sends DELETE for its IKE_SAs first, so the peer clears them too */
   stopLocalCharon(): Promise<void>;
   startLocalCharon(): Promise<void>;
   stopTarget(port?: number): Promise<void>;
@@ -264,13 +276,11 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   };
   openLabs.set(id, closeSyncNow);
 
-  const logTail = (g: Gateway) => {
-    try {
-      return run(['tail', '-n', '15', g.logPath, `${g.dir}/charon.out`], { allowFail: true }).then((r) => r.stdout);
-    } catch {
-      return Promise.resolve('');
-    }
-  };
+  const logTail = (g: Gateway) =>
+    run(['tail', '-n', '15', g.logPath, `${g.dir}/charon.out`], { allowFail: true }).then(
+      (r) => r.stdout,
+      () => '',
+    );
 
   // Enter the daemon's own mount namespace when it runs (its /run holds the pid file and stroke socket).
   const nsArgv = (side: Side, argv: string[]): string[] => {
