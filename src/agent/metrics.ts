@@ -167,7 +167,6 @@ export class AgentMetrics implements AlertCounters {
     this.now = opts.now ?? Date.now;
     this.configured = opts.tunnels;
     const registers = [this.registry];
-    const self = this;
     const p = METRIC_PREFIX;
 
     new Gauge({
@@ -181,17 +180,15 @@ export class AgentMetrics implements AlertCounters {
       name: `${p}vici_up`,
       help: "1 when the agent is connected to charon's VICI socket, else 0.",
       registers,
-      collect() {
-        this.set(self.vici.connected ? 1 : 0);
-      },
+      collect: () => this.viciUp.set(this.vici.connected ? 1 : 0),
     });
     this.viciReconnects = new Counter({
       name: `${p}vici_reconnects_total`,
       help: 'Times the VICI connection was re-established after it was lost.',
       registers,
-      collect() {
-        this.reset();
-        this.inc(self.vici.reconnects);
+      collect: () => {
+        this.viciReconnects.reset();
+        this.viciReconnects.inc(this.vici.reconnects);
       },
     });
     this.viciEvents = new Counter({
@@ -220,69 +217,73 @@ export class AgentMetrics implements AlertCounters {
     }
 
     const tl: Array<keyof TunnelLabels> = ['tunnel', 'ike', 'child'];
-    const stateGauge = (name: string, help: string, value: (r: Row) => number | undefined): Gauge<keyof TunnelLabels> =>
-      new Gauge({
+    const stateGauge = (name: string, help: string, value: (r: Row) => number | undefined): Gauge<keyof TunnelLabels> => {
+      const g: Gauge<keyof TunnelLabels> = new Gauge({
         name: `${p}${name}`,
         help,
         labelNames: tl,
         registers,
-        collect() {
-          this.reset();
-          for (const r of self.rows()) {
+        collect: () => {
+          g.reset();
+          for (const r of this.rows()) {
             const v = value(r);
-            if (v !== undefined) this.set(r.labels, v);
+            if (v !== undefined) g.set(r.labels, v);
           }
         },
       });
+      return g;
+    };
     this.tunnelConfigured = stateGauge('tunnel_configured', 'Always 1 for every tunnel the agent keeps (from the config file or discovered).', () => 1);
     this.tunnelEnabled = stateGauge('tunnel_enabled', '1 when the agent repairs the tunnel, 0 when it is disabled in the config.', (r) => (r.view.config.enabled ? 1 : 0));
     this.tunnelUp = stateGauge(
       'tunnel_up',
       'At the last look, 1 when charon had a CHILD_SA of the tunnel that carries traffic (INSTALLED, REKEYING, REKEYED, UPDATING), else 0 (also while VICI is down).',
-      (r) => (self.isUp(r.view) ? 1 : 0),
+      (r) => (this.isUp(r.view) ? 1 : 0),
     );
     this.tunnelHealthy = stateGauge(
       'tunnel_healthy',
       'Up and its probes pass through it (or it has no probes, or only the probe target is down).',
-      (r) => (self.isHealthy(r.view) ? 1 : 0),
+      (r) => (this.isHealthy(r.view) ? 1 : 0),
     );
     this.tunnelStatus = new Gauge({
       name: `${p}tunnel_status`,
       help: "The agent's view of the tunnel: 1 for its current status, 0 for the others.",
       labelNames: [...tl, 'status'],
       registers,
-      collect() {
-        this.reset();
-        for (const r of self.rows()) {
-          const current = self.vici.connected ? r.view.runtime.status : 'vici-down';
-          for (const s of TUNNEL_STATUSES) this.set({ ...r.labels, status: s }, s === current ? 1 : 0);
+      collect: () => {
+        this.tunnelStatus.reset();
+        for (const r of this.rows()) {
+          const current = this.vici.connected ? r.view.runtime.status : 'vici-down';
+          for (const s of TUNNEL_STATUSES) this.tunnelStatus.set({ ...r.labels, status: s }, s === current ? 1 : 0);
         }
       },
     });
     this.tunnelChildSas = stateGauge(
       'tunnel_child_sas',
       'INSTALLED CHILD_SAs of the tunnel at the last look; more than 1 is a duplicate.',
-      (r) => (self.vici.connected ? (r.view.obs?.installed.length ?? 0) : 0),
+      (r) => (this.vici.connected ? (r.view.obs?.installed.length ?? 0) : 0),
     );
     this.tunnelInstalledAt = stateGauge(
       'tunnel_child_sa_installed_timestamp_seconds',
       'When the newest CHILD_SA of the tunnel was installed (unix seconds); absent while none is up.',
-      (r) => (self.isUp(r.view) ? r.traffic.installedAt : undefined),
+      (r) => (this.isUp(r.view) ? r.traffic.installedAt : undefined),
     );
     this.tunnelBackoff = stateGauge('tunnel_backoff_seconds', 'Seconds until the agent may try to repair the tunnel again (0: not backing off).', (r) =>
-      Math.max(0, (r.view.runtime.nextAttemptAt - self.now()) / 1000),
+      Math.max(0, (r.view.runtime.nextAttemptAt - this.now()) / 1000),
     );
-    const trafficCounter = (name: string, key: TrafficKey, help: string): Counter<keyof TunnelLabels> =>
-      new Counter({
+    const trafficCounter = (name: string, key: TrafficKey, help: string): Counter<keyof TunnelLabels> => {
+      const c: Counter<keyof TunnelLabels> = new Counter({
         name: `${p}${name}`,
         help,
         labelNames: tl,
         registers,
-        collect() {
-          this.reset();
-          for (const r of self.rows()) this.inc(r.labels, r.traffic.total[key]);
+        collect: () => {
+          c.reset();
+          for (const r of this.rows()) c.inc(r.labels, r.traffic.total[key]);
         },
       });
+      return c;
+    };
     const across = 'summed over its CHILD_SAs as the agent saw them (keeps growing across rekeys and repairs).';
     this.tunnelTraffic = {
       bytesIn: trafficCounter('tunnel_bytes_in_total', 'bytesIn', `Bytes received through the tunnel, ${across}`),

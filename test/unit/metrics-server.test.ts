@@ -1,0 +1,68 @@
+// The metrics endpoint: /metrics and /healthz only, and a taken port is one line naming the address.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:net';
+import { Registry } from 'prom-client';
+import { startMetricsServer, type MetricsServer } from '../../src/agent/metrics/server.js';
+
+describe('metrics server', () => {
+  let server: MetricsServer;
+  let base: string;
+
+  before(async () => {
+    server = await startMetricsServer({ host: '127.0.0.1', port: 0, registry: new Registry(), health: () => ({ vici: 'connected' }) });
+    base = `http://${server.address}`;
+  });
+  after(() => server?.close());
+
+  it('serves /metrics in the Prometheus text format', async () => {
+    const res = await fetch(`${base}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/plain; version=0\.0\.4/);
+    await res.text();
+  });
+
+  it('serves /healthz as JSON', async () => {
+    const res = await fetch(`${base}/healthz`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { status: 'ok', vici: 'connected' });
+  });
+
+  it('answers 404 everywhere else, 405 to other methods', async () => {
+    for (const path of ['/', '/metrics/', '/metricsx', '/debug/pprof', '/favicon.ico']) {
+      const res = await fetch(`${base}${path}`);
+      assert.equal(res.status, 404, path);
+      await res.text();
+    }
+    const post = await fetch(`${base}/metrics`, { method: 'POST', body: 'x' });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.get('allow'), 'GET, HEAD');
+    await post.text();
+    const head = await fetch(`${base}/metrics`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+  });
+
+  it('a taken port is a one-line error naming the address', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      await assert.rejects(startMetricsServer({ host: '127.0.0.1', port, registry: new Registry(), health: () => ({}) }), (err: Error) => {
+        assert.equal(err.message, `metrics: cannot listen on 127.0.0.1:${port}: address already in use`);
+        assert.ok(!err.message.includes('\n'));
+        return true;
+      });
+    } finally {
+      await new Promise((r) => blocker.close(r));
+    }
+  });
+
+  it('an IPv6 address is written in brackets', async () => {
+    const s = await startMetricsServer({ host: '::1', port: 0, registry: new Registry(), health: () => ({}) });
+    try {
+      assert.match(s.address, /^\[::1\]:\d+$/);
+    } finally {
+      await s.close();
+    }
+  });
+});
