@@ -1,7 +1,12 @@
-// Metrics server and alert channels for `run`. (Filled in by the observability work.)
+// Metrics server and alert channels for `run`: wiring only; the logic is in src/agent/metrics*
+// and src/agent/alerts.
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Agent } from '../agent/agent.js';
+import { AlertDispatcher } from '../agent/alerts/index.js';
 import type { AgentConfig } from '../agent/config.js';
+import { AgentMetrics, type ViciCommandEvent } from '../agent/metrics.js';
+import { startMetricsServer, type MetricsServer } from '../agent/metrics/server.js';
 import type { ViciClient } from '../vici/index.js';
 
 export interface Observability {
@@ -9,6 +14,77 @@ export interface Observability {
   close(): Promise<void>;
 }
 
-export async function startObservability(_cfg: AgentConfig, _agent: Agent, _vici: ViciClient, _log: Logger): Promise<Observability> {
-  return { reload: async () => undefined, close: async () => undefined };
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Starts the metrics endpoint (when enabled) and the alert dispatcher. A metrics address that
+ * cannot be bound rejects with one line naming it: the operator asked for metrics there.
+ */
+export async function startObservability(cfg: AgentConfig, agent: Agent, vici: ViciClient, log: Logger): Promise<Observability> {
+  const ver = version();
+  const metrics = new AgentMetrics({ agent, vici, tunnels: cfg.tunnels, version: ver });
+  const onEvent = (name: string): void => metrics.recordViciEvent(name);
+  const onCommand = (e: ViciCommandEvent): void => metrics.recordViciCommand(e);
+  vici.on('event', onEvent);
+  vici.on('command', onCommand);
+
+  let server: MetricsServer | undefined;
+  let serverKey = '';
+  const startServer = async (c: AgentConfig): Promise<void> => {
+    server = await startMetricsServer({
+      host: c.metrics.host,
+      port: c.metrics.port,
+      registry: metrics.registry,
+      health: () => ({ vici: vici.connected ? 'connected' : 'disconnected', tunnels: agent.view().size }),
+      onError: (err) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'rendering /metrics failed'),
+    });
+    serverKey = `${c.metrics.host}:${c.metrics.port}`;
+    log.info({ address: server.address }, `metrics on http://${server.address}/metrics`);
+  };
+  const alerts = new AlertDispatcher({ agent, log: log.child({ component: 'alerts' }), counters: metrics, version: ver });
+  try {
+    if (cfg.metrics.enabled) await startServer(cfg);
+    alerts.configure(cfg.alerts);
+    metrics.initAlertChannels(alerts.channels);
+  } catch (err) {
+    vici.off('event', onEvent);
+    vici.off('command', onCommand);
+    metrics.close();
+    await alerts.close();
+    throw err;
+  }
+
+  return {
+    async reload(next) {
+      metrics.setConfigured(next.tunnels);
+      alerts.configure(next.alerts);
+      metrics.initAlertChannels(alerts.channels);
+      const key = next.metrics.enabled ? `${next.metrics.host}:${next.metrics.port}` : '';
+      if (key !== (server ? serverKey : '')) {
+        // A new address is bound before the old one is let go; a failure keeps the old one.
+        const old = server;
+        server = undefined;
+        try {
+          if (next.metrics.enabled) await startServer(next);
+          await old?.close();
+        } catch (err) {
+          server = old;
+          log.error({ err: (err as Error).message }, `${(err as Error).message}; metrics stay on ${old?.address ?? 'nothing'}`);
+        }
+      }
+    },
+    async close() {
+      vici.off('event', onEvent);
+      vici.off('command', onCommand);
+      metrics.close();
+      await Promise.all([server?.close(), alerts.close()]);
+    },
+  };
 }
