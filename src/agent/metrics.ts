@@ -8,7 +8,7 @@
 // Every label value known in advance is initialised to zero, so a rate() or an alert on a series
 // works before the first incident, and a configured tunnel that never came up still has series.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Agent, TunnelView } from './agent.js';
+import type { TunnelView } from './agent.js';
 import type { TunnelConfig } from './config.js';
 import { newRuntime, type TunnelStatus } from './decide.js';
 import type { EventEmitter } from 'eventemitter3';
@@ -20,8 +20,12 @@ import { TrafficAccumulator, type TrafficKey } from './metrics/traffic.js';
 
 export const METRIC_PREFIX = 'ipsec_keepalive_';
 
-/** The agent as metrics see it: its view and its events (the real Agent, or a test double). */
-export type AgentSource = Pick<Agent, 'view' | 'on' | 'off'>;
+/** The agent as metrics and alerts see it: its view and its events (the real Agent, or a test double). */
+export interface AgentSource {
+  view(): ReadonlyMap<string, TunnelView>;
+  on<E extends keyof AgentEvents>(event: E, fn: EventEmitter.EventListener<AgentEvents, E>): unknown;
+  off<E extends keyof AgentEvents>(event: E, fn: EventEmitter.EventListener<AgentEvents, E>): unknown;
+}
 
 /** The VICI client as metrics see it, read at scrape time. */
 export interface ViciState {
@@ -123,6 +127,8 @@ export class AgentMetrics implements AlertCounters {
   private readonly traffic = new Map<string, TrafficAccumulator>();
   /** Observations already fed to the traffic counters. */
   private readonly ingested = new WeakSet<TunnelObservation>();
+  /** When each tunnel's current observation was first seen here (ms): how fresh its state is. */
+  private readonly observedAt = new Map<string, number>();
   /** Per tunnel: the probe label sets initialised; per tunnel presence for the event-driven series. */
   private readonly initialised = new Map<string, Set<string>>();
   private readonly alertChannels = new Set<string>();
@@ -144,6 +150,7 @@ export class AgentMetrics implements AlertCounters {
   private readonly tunnelChildSas: Gauge<keyof TunnelLabels>;
   private readonly tunnelInstalledAt: Gauge<keyof TunnelLabels>;
   private readonly tunnelBackoff: Gauge<keyof TunnelLabels>;
+  private readonly tunnelObservedAt: Gauge<keyof TunnelLabels>;
   private readonly tunnelTraffic: Record<TrafficKey, Counter<keyof TunnelLabels>>;
   // probes
   private readonly probeSuccess: Gauge<'tunnel' | 'kind' | 'target'>;
@@ -270,6 +277,14 @@ export class AgentMetrics implements AlertCounters {
     );
     this.tunnelBackoff = stateGauge('tunnel_backoff_seconds', 'Seconds until the agent may try to repair the tunnel again (0: not backing off).', (r) =>
       Math.max(0, (r.view.runtime.nextAttemptAt - this.now()) / 1000),
+    );
+    this.tunnelObservedAt = stateGauge(
+      'tunnel_last_observed_timestamp_seconds',
+      "When the agent last read the tunnel's SAs from charon (unix seconds): the age of tunnel_up, child_sas and the traffic counters; absent before the first look.",
+      (r) => {
+        const at = this.observedAt.get(r.view.config.name);
+        return at === undefined ? undefined : at / 1000;
+      },
     );
     const trafficCounter = (name: string, key: TrafficKey, help: string): Counter<keyof TunnelLabels> => {
       const c: Counter<keyof TunnelLabels> = new Counter({
@@ -435,7 +450,9 @@ export class AgentMetrics implements AlertCounters {
       acc = new TrafficAccumulator();
       this.traffic.set(tunnel, acc);
     }
-    acc.observe(obs.up, this.now());
+    const now = this.now();
+    acc.observe(obs.up, now);
+    this.observedAt.set(tunnel, now);
   }
 
   // ---- tunnel set and label initialisation ---------------------------------------------------
@@ -526,12 +543,14 @@ export class AgentMetrics implements AlertCounters {
     this.recoverySeconds.remove({ tunnel });
     this.initialised.delete(tunnel);
     this.traffic.delete(tunnel);
+    this.observedAt.delete(tunnel);
   }
 
   private syncTunnels(views: readonly TunnelView[]): void {
     const names = new Set(views.map((v) => v.config.name));
     for (const name of [...this.initialised.keys()]) if (!names.has(name)) this.removeTunnel(name);
     for (const name of [...this.traffic.keys()]) if (!names.has(name)) this.traffic.delete(name);
+    for (const name of [...this.observedAt.keys()]) if (!names.has(name)) this.observedAt.delete(name);
     for (const v of views) this.initTunnel(v.config);
   }
 
