@@ -475,7 +475,7 @@ export class Agent extends EventEmitter<AgentEvents> {
             // The peer did not answer our DELETE: the IKE_SA itself is dead (the peer lost its
             // state, or the path is cut). A CHILD_SA on it can never come up: go to the IKE restart.
             ikeDead = true;
-            throw new Error(`CHILD_SA delete not answered (${errMessage(err)}); restarting the IKE_SA`);
+            throw new Error(`CHILD_SA delete not answered (${errMessage(err)}); restarting the IKE_SA`, { cause: err });
           }
           await initiate();
         });
