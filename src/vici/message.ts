@@ -1,0 +1,422 @@
+// Message layer: the element stream (sections, key/values, lists) <-> a tree of null-prototype objects.
+//
+// Decoded values stay bytes (Buffer views into the frame, no copy): charon sends text, but nothing in the
+// protocol says so and binary values (certificates, keys) must survive. `toPlain` and the `as*` helpers turn
+// them into strings. Keys that look like array indices ("0", "17") would be reordered by JavaScript's own
+// property order, so a section holding one carries its wire order under VICI_ORDER (see orderedKeys).
+//
+// The decoder is hand-written. binary-parser (on the design card) was tried for the element stream
+// (bench/vici-binary-parser.ts): on a 433 KB list-sa event with 1000 CHILD_SAs it decoded at ~13 MB/s against
+// ~53 MB/s for this reader under tsx on the 2-core lab VM (~95 MB/s compiled), because it builds an object per
+// element, decodes names through TextDecoder and cannot report where a bad element starts. bench/vici.ts
+// re-measures both (`npm run bench:vici`).
+import { ElementType, VICI_DEPTH_MAX, VICI_MESSAGE_SIZE_MAX, VICI_NAME_MAX, VICI_VALUE_MAX } from './constants.js';
+import { ViciDecodeError, ViciEncodeError } from './errors.js';
+
+export type ViciValue = Buffer | Buffer[] | ViciSection;
+export interface ViciSection {
+  [key: string]: ViciValue;
+}
+
+export type PlainValue = string | string[] | PlainSection;
+export interface PlainSection {
+  [key: string]: PlainValue;
+}
+
+/** What the encoder accepts: booleans become yes/no, numbers decimal strings, undefined is left out. */
+export type ViciScalar = string | number | bigint | boolean | Uint8Array;
+export type ViciInputValue = ViciScalar | readonly ViciScalar[] | ViciInput | undefined;
+export interface ViciInput {
+  [key: string]: ViciInputValue;
+}
+
+/** Wire order of a section's keys, present only when JavaScript's property order would differ from it. */
+export const VICI_ORDER: unique symbol = Symbol.for('ipsec-keepalive.vici.order');
+
+const { SECTION_START, SECTION_END, KEY_VALUE, LIST_START, LIST_ITEM, LIST_END } = ElementType;
+const ELEMENT_NAMES = ['', 'SECTION_START', 'SECTION_END', 'KEY_VALUE', 'LIST_START', 'LIST_ITEM', 'LIST_END'];
+
+/**
+ * Sections are instances of a constructor whose prototype is a frozen empty object with a null prototype:
+ * nothing is inherited (no `__proto__` accessor, no `toString`, no `constructor`), so any key is an ordinary
+ * own property, exactly as with Object.create(null). Unlike Object.create(null), whose objects V8 keeps in
+ * slow dictionary mode, these share hidden classes: decoding list-sa runs ~2.5x faster (see bench/vici.ts).
+ */
+const SectionCtor = function ViciSection() {} as unknown as new () => ViciSection;
+SectionCtor.prototype = Object.freeze(Object.create(null) as object);
+
+export function newSection(): ViciSection {
+  return new SectionCtor();
+}
+
+/** True for keys that JavaScript orders numerically ahead of all others ("0".."4294967294"). */
+function isIndexKey(key: string): boolean {
+  const c = key.charCodeAt(0);
+  if (c < 48 || c > 57) return false;
+  if (key === '0') return true;
+  if (c === 48 || key.length > 10) return false;
+  for (let k = 1; k < key.length; k++) {
+    const d = key.charCodeAt(k);
+    if (d < 48 || d > 57) return false;
+  }
+  return Number(key) < 4294967295;
+}
+
+type Ordered = { [VICI_ORDER]?: string[] };
+
+/** Starts recording wire order on `section`, whose next key `key` is index-like. */
+function attachOrder(section: object, key: string): string[] {
+  // Up to now no key was index-like, so JavaScript's order is the wire order.
+  const keys = Object.keys(section);
+  keys.push(key);
+  Object.defineProperty(section, VICI_ORDER, { value: keys, enumerable: false });
+  return keys;
+}
+
+/** The keys of a decoded (or hand-built) section in wire order. */
+export function orderedKeys(section: object): string[] {
+  const order = (section as Ordered)[VICI_ORDER];
+  const keys = Object.keys(section);
+  if (!order) return keys;
+  // The section may have been edited since decoding: keep the recorded order for what is still there.
+  const present = new Set(keys);
+  const out = order.filter((k) => present.has(k));
+  if (out.length === keys.length) return out;
+  const seen = new Set(out);
+  for (const k of keys) if (!seen.has(k)) out.push(k);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Decoding
+
+// Element names repeat endlessly (every CHILD_SA has the same 25 keys): an interning table turns each into
+// a hash and a compare instead of a native string allocation. Bounded: 1024 slots of at most 255 chars.
+const NAME_SLOTS = 1024;
+const nameCache: (string | undefined)[] = new Array<string | undefined>(NAME_SLOTS).fill(undefined);
+
+function readName(buf: Buffer, start: number, len: number): string {
+  const end = start + len;
+  let h = len;
+  for (let k = start; k < end; k++) {
+    const c = buf[k]!;
+    if (c >= 0x80) return buf.toString('utf8', start, end);
+    h = (Math.imul(h, 31) + c) | 0;
+  }
+  const slot = (h ^ (h >>> 10)) & (NAME_SLOTS - 1);
+  const hit = nameCache[slot];
+  if (hit !== undefined && hit.length === len) {
+    let k = 0;
+    while (k < len && hit.charCodeAt(k) === buf[start + k]) k++;
+    if (k === len) return hit;
+  }
+  const s = buf.toString('latin1', start, end);
+  nameCache[slot] = s;
+  return s;
+}
+
+/**
+ * Decodes a message (the bytes after a packet's type and name). `base` is added to error offsets, so that
+ * they point into the frame. Never throws anything but ViciDecodeError; work and memory are linear in the
+ * input (each element consumes at least one byte and produces a bounded object).
+ */
+export function decodeMessage(buf: Buffer, base = 0): ViciSection {
+  const root = newSection();
+  const parents: ViciSection[] = [];
+  let cur = root;
+  // Wire order of `cur`, kept only once it holds an index-like key (see attachOrder); parallel to `parents`.
+  let order: string[] | undefined;
+  const orders: (string[] | undefined)[] = [];
+  let list: Buffer[] | undefined;
+  let i = 0;
+  const n = buf.length;
+  // Values are views into the frame; Buffer.from(arrayBuffer, ...) makes one ~2.5x faster than subarray().
+  const ab = buf.buffer;
+  const off = buf.byteOffset;
+  const fail = (msg: string, at: number): never => {
+    throw new ViciDecodeError(msg, base + at);
+  };
+  while (i < n) {
+    const at = i;
+    const type = buf[i++]!;
+    if (list !== undefined) {
+      if (type === LIST_ITEM) {
+        if (i + 2 > n) fail('truncated LIST_ITEM length', at);
+        const vlen = (buf[i]! << 8) | buf[i + 1]!;
+        i += 2;
+        if (i + vlen > n) fail(`LIST_ITEM value of ${vlen} bytes runs past the message end`, at);
+        list.push(Buffer.from(ab, off + i, vlen));
+        i += vlen;
+        continue;
+      }
+      if (type === LIST_END) {
+        list = undefined;
+        continue;
+      }
+      fail(`${ELEMENT_NAMES[type] ?? `element type ${type}`} inside a list`, at);
+    }
+    if (type === SECTION_END) {
+      const parent = parents.pop();
+      if (parent === undefined) fail('SECTION_END outside of a section', at);
+      cur = parent!;
+      order = orders.pop();
+      continue;
+    }
+    if (type !== KEY_VALUE && type !== SECTION_START && type !== LIST_START) {
+      if (type === LIST_ITEM || type === LIST_END) fail(`${ELEMENT_NAMES[type]} outside of a list`, at);
+      fail(`unknown element type ${type}`, at);
+    }
+    if (i >= n) fail(`truncated ${ELEMENT_NAMES[type]} name length`, at);
+    const nlen = buf[i++]!;
+    if (i + nlen > n) fail(`${ELEMENT_NAMES[type]} name of ${nlen} bytes runs past the message end`, at);
+    const name = readName(buf, i, nlen);
+    i += nlen;
+    if (cur[name] !== undefined) fail(`duplicate key '${name}'`, at);
+    let value: ViciValue;
+    if (type === KEY_VALUE) {
+      if (i + 2 > n) fail('truncated KEY_VALUE length', at);
+      const vlen = (buf[i]! << 8) | buf[i + 1]!;
+      i += 2;
+      if (i + vlen > n) fail(`KEY_VALUE value of ${vlen} bytes runs past the message end`, at);
+      value = Buffer.from(ab, off + i, vlen);
+      i += vlen;
+    } else if (type === SECTION_START) {
+      if (parents.length >= VICI_DEPTH_MAX) fail(`sections nested deeper than ${VICI_DEPTH_MAX}`, at);
+      value = newSection();
+    } else {
+      value = list = [];
+    }
+    if (order !== undefined) order.push(name);
+    else if (isIndexKey(name)) order = attachOrder(cur, name);
+    cur[name] = value;
+    if (type === SECTION_START) {
+      parents.push(cur);
+      orders.push(order);
+      cur = value as ViciSection;
+      order = undefined;
+    }
+  }
+  if (list !== undefined) fail('list not closed at the message end', n);
+  if (parents.length > 0) fail(`${parents.length} section(s) not closed at the message end`, n);
+  return root;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Encoding
+
+/** A growable output buffer that refuses to grow past `limit` bytes. */
+export class Writer {
+  buf: Buffer;
+  pos = 0;
+  constructor(
+    readonly limit = VICI_MESSAGE_SIZE_MAX + 4,
+    initial = 512,
+  ) {
+    this.buf = Buffer.allocUnsafe(Math.min(initial, limit));
+  }
+  ensure(n: number): void {
+    const need = this.pos + n;
+    if (need <= this.buf.length) return;
+    if (need > this.limit) {
+      throw new ViciEncodeError(`message exceeds the ${VICI_MESSAGE_SIZE_MAX} byte limit`);
+    }
+    const next = Buffer.allocUnsafe(Math.min(this.limit, Math.max(need, this.buf.length * 2)));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+  u8(v: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+  }
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+  /** The written bytes (a view: the writer must not be used afterwards). */
+  finish(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+function isPrintableAscii(s: string): boolean {
+  for (let k = 0; k < s.length; k++) {
+    const c = s.charCodeAt(k);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+/**
+ * Writes an 8-bit-length name. charon rejects a message whose names are not printable ASCII without
+ * answering it (vici_message.c, vici_stringify), so that is refused here, where the caller learns why.
+ */
+export function writeName(w: Writer, name: string, path: string, what = 'name'): void {
+  if (!isPrintableAscii(name)) {
+    throw new ViciEncodeError(`${what} ${JSON.stringify(name)} is not printable ASCII (charon drops such messages)`, path);
+  }
+  if (name.length > VICI_NAME_MAX) {
+    throw new ViciEncodeError(`${what} is ${name.length} bytes, over the ${VICI_NAME_MAX} byte limit`, path);
+  }
+  w.ensure(1 + name.length);
+  const b = w.buf;
+  let p = w.pos;
+  b[p++] = name.length;
+  for (let k = 0; k < name.length; k++) b[p++] = name.charCodeAt(k);
+  w.pos = p;
+}
+
+function isScalar(v: unknown): v is ViciScalar {
+  const t = typeof v;
+  return t === 'string' || t === 'number' || t === 'bigint' || t === 'boolean' || v instanceof Uint8Array;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'object') return (Object.getPrototypeOf(v) as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'object';
+  return typeof v;
+}
+
+/** Writes a 16-bit-length value. */
+function writeValue(w: Writer, v: ViciScalar, path: string): void {
+  let bytes: Uint8Array | undefined;
+  let text: string | undefined;
+  switch (typeof v) {
+    case 'string':
+      text = v;
+      break;
+    case 'boolean':
+      text = v ? 'yes' : 'no';
+      break;
+    case 'number':
+      if (!Number.isFinite(v)) throw new ViciEncodeError(`number ${v} cannot be encoded`, path);
+      text = Object.is(v, -0) ? '0' : String(v);
+      break;
+    case 'bigint':
+      text = v.toString();
+      break;
+    default:
+      bytes = v;
+  }
+  if (text !== undefined) {
+    const len = Buffer.byteLength(text, 'utf8');
+    if (len > VICI_VALUE_MAX) throw new ViciEncodeError(`value is ${len} bytes, over the ${VICI_VALUE_MAX} byte limit`, path);
+    w.ensure(2 + len);
+    w.buf[w.pos++] = len >> 8;
+    w.buf[w.pos++] = len & 0xff;
+    w.pos += w.buf.write(text, w.pos, 'utf8');
+    return;
+  }
+  const len = bytes!.length;
+  if (len > VICI_VALUE_MAX) throw new ViciEncodeError(`value is ${len} bytes, over the ${VICI_VALUE_MAX} byte limit`, path);
+  w.ensure(2 + len);
+  w.buf[w.pos++] = len >> 8;
+  w.buf[w.pos++] = len & 0xff;
+  w.bytes(bytes!);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === null || proto === Object.prototype || proto === SectionCtor.prototype;
+}
+
+function writeSectionBody(w: Writer, obj: Record<string, unknown>, path: string, depth: number): void {
+  for (const key of orderedKeys(obj)) {
+    const v = obj[key];
+    if (v === undefined) continue;
+    const p = path ? `${path}.${key}` : key;
+    if (isScalar(v)) {
+      w.u8(KEY_VALUE);
+      writeName(w, key, p, 'key');
+      writeValue(w, v, p);
+    } else if (Array.isArray(v)) {
+      w.u8(LIST_START);
+      writeName(w, key, p, 'key');
+      for (let k = 0; k < v.length; k++) {
+        const item: unknown = v[k];
+        if (!isScalar(item)) {
+          throw new ViciEncodeError(
+            `list items must be strings, numbers, booleans or bytes, not ${describe(item)} (VICI has no nested lists or sections in lists)`,
+            `${p}[${k}]`,
+          );
+        }
+        w.u8(LIST_ITEM);
+        writeValue(w, item, `${p}[${k}]`);
+      }
+      w.u8(LIST_END);
+    } else if (isPlainObject(v)) {
+      if (depth >= VICI_DEPTH_MAX) throw new ViciEncodeError(`sections nested deeper than ${VICI_DEPTH_MAX}`, p);
+      w.u8(SECTION_START);
+      writeName(w, key, p, 'key');
+      writeSectionBody(w, v, p, depth + 1);
+      w.u8(SECTION_END);
+    } else {
+      throw new ViciEncodeError(`cannot encode a value of type ${describe(v)}`, p);
+    }
+  }
+}
+
+/** Appends the element stream for `msg` to `w`. */
+export function writeMessage(w: Writer, msg: Record<string, unknown>): void {
+  if (!isPlainObject(msg)) throw new ViciEncodeError(`a message must be a plain object, not ${describe(msg)}`);
+  writeSectionBody(w, msg, '', 0);
+}
+
+/**
+ * Encodes a message on its own (no packet header). Accepts strings, numbers, bigints, booleans (yes/no),
+ * Buffers/Uint8Arrays, arrays of those (lists) and plain objects (sections); undefined values are left out.
+ */
+export function encodeMessage(msg: Record<string, unknown>): Buffer {
+  const w = new Writer(VICI_MESSAGE_SIZE_MAX);
+  writeMessage(w, msg);
+  return w.finish();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Reading values
+
+export function isSection(v: unknown): v is ViciSection {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+/** A key/value as text (utf8); undefined when absent or not a key/value. */
+export function asString(v: ViciValue | undefined): string | undefined {
+  return v instanceof Uint8Array ? v.toString('utf8') : undefined;
+}
+
+/** A decimal value as a number; undefined when absent or not a decimal integer. */
+export function asNumber(v: ViciValue | undefined): number | undefined {
+  const s = asString(v);
+  if (s === undefined || !/^-?\d+$/.test(s)) return undefined;
+  return Number(s);
+}
+
+/** charon's booleans: yes/no (also true/false, 1/0, as its settings parser takes them). */
+export function asBool(v: ViciValue | undefined): boolean | undefined {
+  const s = asString(v);
+  if (s === undefined) return undefined;
+  if (s === 'yes' || s === 'true' || s === '1') return true;
+  if (s === 'no' || s === 'false' || s === '0') return false;
+  return undefined;
+}
+
+/** A list as text items; undefined when absent or not a list. */
+export function asStrings(v: ViciValue | undefined): string[] | undefined {
+  return Array.isArray(v) ? v.map((b) => b.toString('utf8')) : undefined;
+}
+
+/** The same tree with every value decoded as utf8 text (lists become string arrays). Order is kept. */
+export function toPlain(section: ViciSection): PlainSection {
+  const out = Object.create(null) as PlainSection;
+  const order = (section as Ordered)[VICI_ORDER];
+  if (order) Object.defineProperty(out, VICI_ORDER, { value: [...order], enumerable: false });
+  for (const key in section) {
+    const v = section[key]!;
+    if (v instanceof Uint8Array) out[key] = v.toString('utf8');
+    else if (Array.isArray(v)) out[key] = v.map((b) => b.toString('utf8'));
+    else out[key] = toPlain(v);
+  }
+  return out;
+}
