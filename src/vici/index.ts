@@ -23,3 +23,6 @@ export {
   type ViciValue,
 } from './message.js';
 export { decodePacket, encodeCommand, encodePacket, encodeRegister, encodeUnregister, packetTypeName, parsePacket, type Packet, type RawPacket } from './packet.js';
+export { ViciClient, type CallOptions, type ClientEvents, type CommandInfo, type EventHandler, type Unsubscribe, type ViciClientOptions, type ViciLogger } from './client.js';
+export type { Alert, CharonLog, ChildRekey, ChildSa, ChildUpdown, Conn, ConnChild, IkeRekey, IkeSa, IkeUpdate, IkeUpdown, Stats, Version } from './types.js';
+export { DEFAULT_URI, parseViciUri, type ViciTarget } from './uri.js';
