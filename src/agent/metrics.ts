@@ -88,8 +88,8 @@ const ACTION_KINDS: readonly ActionKind[] = ['initiate', 'restart-child', 'resta
 const RECONCILE_RESULTS: ReadonlyArray<ReconcileEvent['result']> = ['ok', 'error', 'requeue', 'skipped'];
 /** Events the agent subscribes to (alert only on strongSwan >= 6.0.3). */
 export const VICI_EVENTS = ['child-updown', 'ike-updown', 'child-rekey', 'ike-rekey', 'log', 'alert'] as const;
-/** Commands the agent sends. */
-export const VICI_COMMANDS = ['version', 'list-conns', 'list-sas', 'initiate', 'terminate'] as const;
+/** Commands the agent sends (others, e.g. from `status`, appear when first used). */
+export const VICI_COMMANDS = ['list-conns', 'list-sas', 'initiate', 'terminate'] as const;
 const VICI_RESULTS: ReadonlyArray<ViciCommandEvent['result']> = ['ok', 'error', 'timeout'];
 /** What the alert dispatcher sends (see alerts/types.ts); kept here so metrics need not import alerts. */
 export const ALERT_EVENTS = ['tunnel-down', 'tunnel-repaired', 'escalated', 'backoff', 'vici-lost', 'vici-restored', 'charon-alert', 'suppressed'] as const;

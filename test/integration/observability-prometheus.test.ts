@@ -126,7 +126,7 @@ describe('observability end to end: Prometheus scrapes the agent through a tunne
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('tunnel_up goes 1 -> 0 -> 1 in Prometheus, recovery counters rise, alerts arrive', async () => {
+  it('tunnel_up goes 1 -> 0 -> 1 in Prometheus, recovery counters rise, alerts arrive', async (t) => {
     await waitFor(async () => (await scalar('up{job="ipsec-keepalive"}')) === 1, { timeoutMs: 20_000, intervalMs: 500, what: 'Prometheus scraping the agent' });
     await waitFor(async () => (await scalar(`ipsec_keepalive_tunnel_healthy${SEL}`)) === 1, { timeoutMs: 30_000, intervalMs: 500, what: 'tunnel healthy in Prometheus' });
     const actionsBefore = (await scalar(`sum(ipsec_keepalive_recovery_actions_total${SEL})`)) ?? NaN;
@@ -157,6 +157,7 @@ describe('observability end to end: Prometheus scrapes the agent through a tunne
     const [range] = (await promQuery(`ipsec_keepalive_tunnel_up${SEL}[${seconds}s]`)) as unknown as Array<{ values: Array<[number, string]> }>;
     const values = (range?.values ?? []).map(([, v]) => v);
     const transitions = values.filter((v, i) => i === 0 || v !== values[i - 1]);
+    t.diagnostic(`tunnel_up samples since the fault (1/s): ${values.join('')}`);
     assert.deepEqual(transitions.slice(-3), ['1', '0', '1'], `tunnel_up samples: ${values.join('')}`);
 
     const actionsAfter = (await scalar(`sum(ipsec_keepalive_recovery_actions_total${SEL})`)) ?? NaN;
@@ -171,6 +172,8 @@ describe('observability end to end: Prometheus scrapes the agent through a tunne
     // The webhook got one down and one repaired for the outage.
     await waitFor(() => existsSync(alertsFile) && /tunnel-repaired/.test(readFileSync(alertsFile, 'utf8')), { timeoutMs: 15_000, what: 'the repaired alert' });
     const alerts = readFileSync(alertsFile, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { body: Record<string, unknown> }).body);
+    t.diagnostic(`alerts: ${alerts.map((a) => a['message']).join(' | ')}`);
+    t.diagnostic(`actions: ${agent!.actions().map((l) => `${l.action}/${l.reason}/${String(l['result'])}`).join(', ')}`);
     const mine = alerts.filter((a) => a['tunnel'] === T).map((a) => a['event']);
     assert.equal(mine.filter((e) => e === 'tunnel-down').length, 1, `alerts: ${mine.join(', ')}`);
     assert.equal(mine.filter((e) => e === 'tunnel-repaired').length, 1, `alerts: ${mine.join(', ')}`);
