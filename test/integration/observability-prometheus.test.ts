@@ -181,6 +181,33 @@ describe('observability end to end: Prometheus scrapes the agent through a tunne
     assert.ok(!agent!.output().includes('e2e-secret-token'), 'the webhook token was logged');
   });
 
+  it('charon stopped and started: vici_up 1 -> 0 -> 1, the reconnect counted, lost and restored alerts', async (t) => {
+    await waitFor(async () => (await scalar(`ipsec_keepalive_tunnel_healthy${SEL}`)) === 1, { timeoutMs: 30_000, intervalMs: 500, what: 'tunnel healthy before the stop' });
+    const reconnectsBefore = (await scalar('ipsec_keepalive_vici_reconnects_total')) ?? NaN;
+    await lab.stopLocalCharon();
+    try {
+      await waitFor(async () => (await scalar('ipsec_keepalive_vici_up')) === 0, { timeoutMs: 20_000, intervalMs: 500, what: 'vici_up 0 in Prometheus' });
+      // Unknown is not up: the tunnel reads down, its status vici-down.
+      assert.equal(await scalar(`ipsec_keepalive_tunnel_up${SEL}`), 0);
+      assert.equal(await scalar(`ipsec_keepalive_tunnel_status{tunnel="${T}",status="vici-down"}`), 1);
+      assert.equal(await scalar('up{job="ipsec-keepalive"}'), 1);
+    } finally {
+      await lab.startLocalCharon();
+    }
+    await waitFor(async () => (await scalar('ipsec_keepalive_vici_up')) === 1 && ((await scalar('ipsec_keepalive_vici_reconnects_total')) ?? 0) > reconnectsBefore, {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+      what: 'vici_up 1 and a reconnect counted in Prometheus',
+    });
+    await waitFor(async () => (await scalar(`ipsec_keepalive_tunnel_healthy${SEL}`)) === 1, { timeoutMs: 40_000, intervalMs: 500, what: 'tunnel healthy after charon restarted' });
+    await waitFor(() => /"vici-restored"/.test(readFileSync(alertsFile, 'utf8')), { timeoutMs: 15_000, what: 'the vici-restored alert' });
+    const events = readFileSync(alertsFile, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { body: Record<string, unknown> }).body['event']);
+    t.diagnostic(`alert events so far: ${events.join(', ')}`);
+    assert.equal(events.filter((e) => e === 'vici-lost').length, 1);
+    assert.equal(events.filter((e) => e === 'vici-restored').length, 1);
+    assert.ok(events.lastIndexOf('vici-lost') < events.lastIndexOf('vici-restored'));
+  });
+
   it("the agent's real /metrics output passes promtool check metrics", async () => {
     const r = await lab.exec('left', ['curl', '-sS', '--fail', '--max-time', '5', `http://127.0.0.1:${metricsPort}/metrics`]);
     const lint = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
