@@ -362,12 +362,10 @@ export class AgentMetrics implements AlertCounters {
     this.hook('reconcile', (e) => this.onReconcile(e));
     this.hook('probe', (tunnel, r) => this.onProbe(tunnel, r));
     this.hook('tunnel-down', (e) => {
-      this.ensureTunnel(e.tunnel);
-      this.tunnelDowns.inc({ tunnel: e.tunnel });
+      if (this.known(e.tunnel)) this.tunnelDowns.inc({ tunnel: e.tunnel });
     });
     this.hook('tunnel-repaired', (e) => {
-      this.ensureTunnel(e.tunnel);
-      this.recoverySeconds.observe({ tunnel: e.tunnel }, e.downMs / 1000);
+      if (this.known(e.tunnel)) this.recoverySeconds.observe({ tunnel: e.tunnel }, e.downMs / 1000);
     });
   }
 
@@ -415,7 +413,7 @@ export class AgentMetrics implements AlertCounters {
   }
 
   private onAction(e: ActionEvent): void {
-    this.ensureTunnel(e.tunnel);
+    if (!this.known(e.tunnel)) return;
     this.recoveryActions.inc({ tunnel: e.tunnel, kind: e.kind, reason: e.reason });
     if (e.result === 'error') this.recoveryFailures.inc({ tunnel: e.tunnel, kind: e.kind });
   }
@@ -429,12 +427,12 @@ export class AgentMetrics implements AlertCounters {
   }
 
   private onProbe(tunnel: string, r: ProbeResult): void {
-    this.ensureTunnel(tunnel);
+    if (!this.known(tunnel)) return;
     const labels = { tunnel, kind: r.kind, target: r.target };
-    const known = this.initialised.get(tunnel);
+    const probes = this.initialised.get(tunnel);
     const key = `${r.kind}\0${r.target}`;
-    if (known && !known.has(key)) {
-      known.add(key);
+    if (probes && !probes.has(key)) {
+      probes.add(key);
       this.probeLastSuccess.set(labels, 0);
     }
     this.probeSuccess.set(labels, r.success ? 1 : 0);
@@ -489,11 +487,16 @@ export class AgentMetrics implements AlertCounters {
     return rows;
   }
 
-  private ensureTunnel(name: string): void {
-    if (!this.initialised.has(name)) {
-      const v = this.agent.view().get(name) ?? this.currentViews().find((x) => x.config.name === name);
-      if (v) this.initTunnel(v.config);
-    }
+  /**
+   * Whether the tunnel is one the agent keeps (initialising its series if new). An event about a
+   * tunnel a reload just removed would otherwise leave series behind that nothing removes.
+   */
+  private known(name: string): boolean {
+    if (this.initialised.has(name)) return true;
+    const v = this.agent.view().get(name) ?? this.configured.find((t) => t.name === name);
+    if (!v) return false;
+    this.initTunnel('config' in v ? v.config : v);
+    return true;
   }
 
   private initTunnel(cfg: TunnelConfig): void {

@@ -131,6 +131,9 @@ describe('metrics: label values initialised to zero', () => {
     agent.tunnels.set('branch-d', { config: next.tunnels.find((t) => t.name === 'branch-d')!, runtime: newRuntime() });
     agent.get('branch-a').config = next.tunnels.find((t) => t.name === 'branch-a')!;
     metrics.setConfigured(next.tunnels);
+    // A reconcile of the removed tunnel that was already running reports late: no series come back.
+    agent.emit('action', { tunnel: 'branch-b', child: 'ikev2-vpn-141', kind: 'initiate', reason: 'retry', result: 'error', ms: 5, error: 'x' });
+    agent.emit('probe', 'branch-b', { kind: 'tcp', target: '198.51.100.141:9802', success: false, durationMs: 1, phases: {} });
 
     const text = await metrics.registry.metrics();
     assert.ok(!text.includes('branch-b'), 'branch-b series remain');
