@@ -78,6 +78,8 @@ export async function startRecorder(opts: RecorderOptions): Promise<Recorder> {
     out.write(`${JSON.stringify({ t_ms: Math.round((performance.now() - t0) * 1000) / 1000, ...l })}\n`);
   };
   const sockets = new Set<net.Socket>();
+  /** Resolve once a connection's close line is written. */
+  const closeLines = new Set<Promise<void>>();
   let count = 0;
   const server = net.createServer({ pauseOnConnect: true }, (client) => {
     const conn = count++;
@@ -85,10 +87,15 @@ export async function startRecorder(opts: RecorderOptions): Promise<Recorder> {
     line({ conn, event: 'open' });
     let closedBy: 'client' | 'server' | undefined;
     let upstream: net.Socket | undefined;
+    let written!: () => void;
+    const closeLine = new Promise<void>((r) => (written = r));
+    closeLines.add(closeLine);
     const end = (by: 'client' | 'server') => {
       if (closedBy) return;
       closedBy = by;
       line({ conn, event: 'close', by });
+      written();
+      closeLines.delete(closeLine);
       client.destroy();
       upstream?.destroy();
     };
@@ -140,7 +147,11 @@ export async function startRecorder(opts: RecorderOptions): Promise<Recorder> {
     },
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // A client that just closed may not have been seen yet: give its close line a moment, then force.
+      const pending = [...closeLines];
+      await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, 200))]);
       for (const s of sockets) s.destroy();
+      await Promise.all(pending);
       await closed;
       if (out !== process.stdout && typeof opts.out === 'string') {
         await new Promise<void>((resolve) => (out as WriteStream).end(resolve));
