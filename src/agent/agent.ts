@@ -101,7 +101,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
     this.unsubscribes.push(await this.vici.onChildUpdown((e) => this.onChildUpdown(e.up, e.ikeName, Object.values(e.ike['child-sas'] ?? {}).map((c) => c.name))));
     this.unsubscribes.push(await this.vici.onIkeUpdown((e) => this.onIkeUpdown(e.up, e.ikeName, Object.values(e.ike['child-sas'] ?? {}).map((c) => c.name))));
-    this.unsubscribes.push(await this.vici.onChildRekey((e) => this.onRekey('child', e.ikeName)));
+    this.unsubscribes.push(await this.vici.onChildRekey((e) => this.onRekey('child', e.ikeName, e.child)));
     this.unsubscribes.push(await this.vici.onIkeRekey((e) => this.onRekey('ike', e.ikeName)));
     this.unsubscribes.push(await this.vici.onLog((e) => this.onCharonLog(e)));
     try {
@@ -250,10 +250,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
   }
 
-  private onRekey(kind: 'child' | 'ike', ikeName: string): void {
-    // A rekey is not an outage; a reconcile afterwards only confirms state (and catches the
-    // duplicate a rekey collision can leave behind).
-    this.log.debug({ kind, ike: ikeName }, 'rekey');
+  private onRekey(kind: 'child' | 'ike', ikeName: string, child?: string): void {
+    // A rekey is not an outage. A reconcile afterwards refreshes what metrics show (install
+    // time, counters of the new SA) and catches the duplicate a rekey collision can leave.
+    this.log.debug({ kind, ike: ikeName, child }, 'rekey');
+    for (const name of this.tunnelsFor(ikeName, child ? [child] : [])) this.queue.add(name, 'event');
   }
 
   private onHealth(r: HealthReport): void {
@@ -269,9 +270,11 @@ export class Agent extends EventEmitter<AgentEvents> {
       const failed = r.results.filter((x) => !x.success).map((x) => `${x.kind} ${x.target}: ${x.error ?? 'failed'}`);
       rt.lastError = failed.join('; ');
     }
+    // Every round also refreshes the tunnel's SA view (install time, counters) for metrics:
+    // one filtered list-sas per tunnel per probe interval.
+    this.queue.add(r.tunnel, previous !== r.health || r.health === 'failing' ? 'probe' : 'verify');
     if (previous !== r.health || r.health === 'failing') {
       this.log.info({ tunnel: r.tunnel, health: r.health, previous, attempts: r.attempts, results: r.results.map((x) => ({ kind: x.kind, target: x.target, ok: x.success, ms: Math.round(x.durationMs), error: x.error })) }, `tunnel ${r.tunnel}: probes ${r.health}`);
-      this.queue.add(r.tunnel, 'probe');
     }
   }
 
@@ -358,9 +361,17 @@ export class Agent extends EventEmitter<AgentEvents> {
     const probed = v.config.probes.length > 0;
     const healthy = installed && rt.health !== 'failing' && (!probed || rt.health !== 'unknown' || rt.downSince === undefined);
     if (!v.config.enabled) return;
+    if (!installed && obs.charonBusy && rt.downSince === undefined) {
+      // A reauthentication or charon's own re-initiation: not an outage unless it lasts
+      // longer than the grace period (then the episode starts from when it was first seen).
+      rt.busySince ??= now;
+      if (now - rt.busySince < v.config.charonGraceMs) return;
+    }
+    if (installed) rt.busySince = undefined;
     if (!installed || rt.health === 'failing') {
       if (rt.downSince === undefined) {
-        rt.downSince = now;
+        rt.downSince = rt.busySince ?? now;
+        rt.busySince = undefined;
         rt.downReason = installed ? `probes fail: ${rt.lastError ?? 'no traffic'}` : 'no CHILD_SA installed';
         rt.flaps++;
         rt.recentDowns = [...rt.recentDowns.filter((t) => now - t < FLAP_WINDOW_MS), now];

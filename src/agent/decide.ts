@@ -29,6 +29,8 @@ export interface TunnelRuntime {
   escalation: 0 | 1 | 2;
   /** When the tunnel was first seen down or stale in the current episode. */
   downSince?: number;
+  /** First seen without CHILD_SA while charon negotiated (rekey, reauth): an outage only if it lasts. */
+  busySince?: number;
   downReason?: string;
   /** Charon is expected to restore the tunnel by itself until then (close_action, dpd_action, start_action). */
   graceUntil: number;

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { startLab, type Lab } from '../lab/lab.js';
 import { waitFor } from '../lab/wait.js';
 import { installedCount, labConfig, startAgent, watchLeft, type RunningAgent } from './agent-harness.js';
+import { ViciClient } from '../../src/vici/index.js';
 
 const T = 'ikev2-vpn-140';
 
@@ -24,38 +25,68 @@ describe('agent: duplicate CHILD_SAs', () => {
   it('8a: charon restores a peer-deleted child itself (close_action=start): the agent waits and adds no duplicate', async () => {
     const lab = await startLab({ initiate: true, closeAction: 'start' });
     labs.push(lab);
-    const agent = await startAgent(lab, labConfig(lab, { tunnels: lab.children.map((c) => ({ child: c })) }));
+    // With probes: each round also re-reads the tunnel, which is what "steady state" waits for.
+    const agent = await startAgent(lab, labConfig(lab));
     agents.push(agent);
     const watch = await watchLeft(lab);
     try {
       const from = agent.logs.length;
       const evFrom = watch.events.length;
       await lab.peerDeleteChild(T);
+      await watch.waitChild(T, false, { from: evFrom });
+      const downAt = Date.now();
       await watch.waitChild(T, true, { from: evFrom });
-      const downLine = await agent.waitForLog((l) => l.tunnel === T && /down/.test(l.msg) && l['charonRecovers'] === true, { from });
-      // Past the agent's grace period (1.5 s in labConfig) it reconciles once more and finds it up.
-      await steadyUp(agent, T, from, Date.parse(downLine.time) + 1500);
+      // Past the agent's grace period (1.5 s in labConfig) it has reconciled again and found it up.
+      await steadyUp(agent, T, from, downAt + 1600);
       assert.equal(await installedCount(lab, T), 1);
-      assert.deepEqual(agent.actions(from).filter((l) => l.tunnel === T).map((l) => l.action), []);
+      assert.deepEqual(agent.actions(from).filter((l) => l.tunnel === T).map((l) => l.action), [], 'charon restored it; the agent did nothing');
     } finally {
       await watch.close();
     }
   });
 
-  it('8b: a duplicate made behind the agent\'s back is terminated, the newest kept', async () => {
+  it('8b: duplicates made behind the agent\'s back (both peers initiating at once) are terminated, the newest kept', async () => {
     const lab = labs[0]!;
     const agent = agents[0]!;
-    const before = await lab.swanctl('left', ['--list-sas', '--raw', '--child', T]);
-    const oldId = /uniqueid=(\d+) reqid/.exec(before.slice(before.indexOf('child-sas')))?.[1];
-    const from = agent.logs.length;
-    await lab.swanctl('left', ['--initiate', '--child', T]);
-    assert.equal(await installedCount(lab, T), 2, 'swanctl made a duplicate');
+    // Take the tunnel out of the agent's hands while the duplicate is made.
+    const cfg = labConfig(lab, { tunnels: lab.children.map((c) => ({ child: c, enabled: c !== T, source: lab.leftInsideAddr, probes: [{ icmp: lab.targets.find((t) => t.child === c)!.host }] })) });
+    let from = agent.logs.length;
+    agent.writeConfig(cfg);
+    agent.reload();
+    await agent.waitForLog((l) => l.msg === 'configuration reloaded', { from });
+    const right = new ViciClient({ uri: lab.right.viciUri, reconnect: false });
+    const left = new ViciClient({ uri: lab.left.viciUri, reconnect: false });
+    await Promise.all([right.connect(), left.connect()]);
+    try {
+      // charon refuses to initiate a CHILD_SA it already has, but a collision of both peers
+      // initiating at once produces the classic duplicate (close_action on both sides does that).
+      let made = false;
+      for (let i = 0; i < 20 && !made; i++) {
+        await left.terminate({ child: T, timeoutMs: 3000 }).catch(() => undefined);
+        await Promise.allSettled([left.initiate({ child: T, timeoutMs: 3000 }), right.initiate({ child: T, timeoutMs: 3000 })]);
+        made = (await installedCount(lab, T)) >= 2;
+      }
+      assert.ok(made, 'made a duplicate by a simultaneous initiate from both peers');
+    } finally {
+      await right.close();
+      await left.close();
+    }
+    const ids = async () => {
+      const sas = await lab.swanctl('left', ['--list-sas', '--raw', '--child', T]);
+      return [...sas.matchAll(/name=ikev2-vpn-140 uniqueid=(\d+)/g)].map((m) => Number(m[1]));
+    };
+    const before = await ids();
+    assert.ok(before.length >= 2, `ids ${before.join(',')}`);
+    from = agent.logs.length;
+    agent.writeConfig(labConfig(lab));
+    agent.reload();
     const line = await agent.waitForLog((l) => l.tunnel === T && l.action === 'terminate-duplicate', { from, timeoutMs: 5000 });
     assert.equal(line.reason, 'duplicate');
     await waitFor(async () => (await installedCount(lab, T)) === 1, { timeoutMs: 5000, what: 'one CHILD_SA left' });
-    const afterList = await lab.swanctl('left', ['--list-sas', '--raw', '--child', T]);
-    assert.ok(oldId && !new RegExp(`uniqueid=${oldId} reqid`).test(afterList), 'the older CHILD_SA was the one terminated');
+    const kept = await ids();
+    assert.equal(kept.length, 1);
     assert.ok(agent.logs.slice(from).some((l) => /CHILD_SAs installed, terminating the older/.test(l.msg)), 'says so');
+    assert.equal(kept[0], Math.max(...before), `kept the newest of ${before.join(",")}`);
   });
 
   it('8c: trap policies (start_action=trap) racing the agent converge on exactly one CHILD_SA', async () => {
@@ -63,14 +94,21 @@ describe('agent: duplicate CHILD_SAs', () => {
     labs.push(lab);
     const agent = await startAgent(lab, labConfig(lab), 'agent-trap');
     agents.push(agent);
-    await waitFor(async () => (await installedCount(lab, T)) === 1, { timeoutMs: 15_000, what: 'tunnel up' });
-    for (let i = 0; i < 3; i++) {
-      const from = agent.logs.length;
-      await lab.peerDeleteChild(T);
-      await agent.waitForLog((l) => l.tunnel === T && /down/.test(l.msg), { from });
-      const t = Date.now();
-      await steadyUp(agent, T, from, t + 1100);
-      assert.equal(await installedCount(lab, T), 1, `round ${i}: exactly one CHILD_SA at steady state`);
+    const watch = await watchLeft(lab);
+    try {
+      await waitFor(async () => (await installedCount(lab, T)) === 1, { timeoutMs: 15_000, what: 'tunnel up' });
+      for (let i = 0; i < 3; i++) {
+        const from = agent.logs.length;
+        const evFrom = watch.events.length;
+        await lab.peerDeleteChild(T);
+        await watch.waitChild(T, false, { from: evFrom });
+        const downAt = Date.now();
+        await watch.waitChild(T, true, { from: evFrom });
+        await steadyUp(agent, T, from, downAt + 1100);
+        assert.equal(await installedCount(lab, T), 1, `round ${i}: exactly one CHILD_SA at steady state`);
+      }
+    } finally {
+      await watch.close();
     }
   });
 });

@@ -87,18 +87,32 @@ describe('agent: event-driven repair (swanctl front end)', () => {
 
   it('9: rekeys and IKE reauthentication are not outages', async () => {
     const from = agent.logs.length;
-    const evFrom = watch.events.length;
-    await lab.swanctl('left', ['--rekey', '--child', 'ikev2-vpn-140']);
-    await lab.swanctl('left', ['--rekey', '--ike', lab.ikeName]);
-    await lab.swanctl('left', ['--rekey', '--ike', lab.ikeName, '--reauth']);
-    // Reauthentication (break-before-make here) takes the children down and charon brings them back.
+    const ikeIdBefore = async () => (await watch.vici.listSas({ ike: lab.ikeName }))[0]?.uniqueid;
+    const idBefore = await ikeIdBefore();
+    const rekeys: string[] = [];
+    const off = await watch.vici.onChildRekey((e) => rekeys.push(e.child));
+    try {
+      await lab.swanctl('left', ['--rekey', '--child', 'ikev2-vpn-140']);
+      await waitFor(() => rekeys.includes('ikev2-vpn-140'), { what: 'child-rekey event' });
+      await lab.swanctl('left', ['--rekey', '--ike', lab.ikeName]);
+      // Reauthentication (break-before-make on 5.9.8) replaces the IKE_SA: wait for the new one
+      // to carry every child again.
+      await lab.swanctl('left', ['--rekey', '--ike', lab.ikeName, '--reauth']);
+      await waitFor(async () => {
+        const sas = await watch.vici.listSas({ ike: lab.ikeName });
+        const children = Object.values(sas[0]?.['child-sas'] ?? {}).filter((c) => c.state === 'INSTALLED');
+        return sas.length === 1 && sas[0]!.uniqueid !== idBefore && children.length === lab.children.length;
+      }, { timeoutMs: 15_000, what: 'reauthenticated IKE_SA with every child' });
+    } finally {
+      await off();
+    }
+    // The agent has looked at every tunnel after the reauth: a reconcile reported up for each.
+    const after = agent.logs.length;
     await allBack();
-    // Let the agent see whatever events there were: wait until it has reconciled after the last one.
-    const lastEvent = watch.events.length;
-    if (lastEvent > evFrom) await agent.waitForLog((l) => l.msg === 'reconcile', { from });
-    await allBack();
+    await Promise.all(lab.children.map((c) => agent.waitForLog((l) => l.tunnel === c && l.msg === 'reconcile' && l['status'] === 'up', { from: Math.min(after, from) })));
     const acted = agent.actions(from).filter((l) => l.action === 'initiate' || l.action === 'terminate-duplicate');
     assert.deepEqual(acted.map((l) => `${l.tunnel} ${l.action}`), [], 'no repair during rekey/reauth');
+    assert.deepEqual(agent.logs.slice(from).filter((l) => / down: /.test(l.msg)).map((l) => l.msg), [], 'no outage reported');
   });
 
   it('3: charon restarts: reconnect, resync without start_action, no action on its shutdown down-events', async () => {

@@ -37,7 +37,10 @@ describe('WorkQueue', () => {
     q.addAfter('a', 5, 'retry');
     const due = q.dueAt('a');
     assert.ok(due !== undefined && due - Date.now() <= 5);
+    // The queue's timers are unref'd (they must not keep the agent alive): hold the loop open.
+    const keepAlive = setTimeout(() => undefined, 5000);
     const item = await q.get();
+    clearTimeout(keepAlive);
     assert.equal(item?.name, 'a');
     q.shutdown();
   });
