@@ -11,7 +11,7 @@ const { values } = parseArgs({ options: { once: { type: 'boolean' }, 'ipsec-conf
 
 await cleanupStaleLabs();
 const lab: Lab = await startLab({ initiate: false, frontEnd: values['ipsec-conf'] ? 'ipsec.conf' : 'swanctl' });
-let agent: RunningAgent | undefined;
+let agent: RunningAgent | undefined = undefined;
 let closing = false;
 const shutdown = async (code: number) => {
   if (closing) return;
