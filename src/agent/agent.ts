@@ -502,8 +502,10 @@ export class Agent extends EventEmitter<AgentEvents> {
       }
       case 'restart-ike': {
         this.emit('escalated', { tunnel: name, ike, child, to: 'restart-ike', failures: rt.failures, nextAttemptInMs: 0 });
+        // force + a short timeout: a DELETE is sent so a live peer cleans up, but a dead one is
+        // not waited for beyond half a second.
         const ok = await run('restart-ike', async () => {
-          await this.vici.terminate({ ikeId: d.ikeId, force: true, timeoutMs: v.config.terminateTimeoutMs }).catch((err: unknown) => {
+          await this.vici.terminate({ ikeId: d.ikeId, force: true, timeoutMs: Math.min(500, v.config.terminateTimeoutMs) }).catch((err: unknown) => {
             this.log.debug({ tunnel: name, err: errMessage(err) }, 'terminate of the stale IKE_SA did not complete');
           });
           await initiate();
