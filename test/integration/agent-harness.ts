@@ -86,13 +86,24 @@ export async function startAgent(lab: Lab, cfg: object, name = 'agent'): Promise
     configPath,
     async waitForLog(pred, opts = {}) {
       const from = opts.from ?? 0;
-      return waitFor(
-        () => {
-          if (proc.exitCode !== null) throw new Error(`agent exited with ${proc.exitCode}: ${raw.slice(-2000)}`);
-          return logs.slice(from).find(pred);
-        },
-        { timeoutMs: opts.timeoutMs ?? 15_000, intervalMs: 20, what: opts.what ?? 'agent log line' },
-      );
+      try {
+        return await waitFor(
+          () => {
+            if (proc.exitCode !== null) throw new Error(`agent exited with ${proc.exitCode}: ${raw.slice(-2000)}`);
+            return logs.slice(from).find(pred);
+          },
+          { timeoutMs: opts.timeoutMs ?? 15_000, intervalMs: 20, what: opts.what ?? 'agent log line' },
+        );
+      } catch (err) {
+        // What the agent was doing is the first thing anyone needs when this fails in CI.
+        const tail = logs
+          .slice(from)
+          .filter((l) => l.msg !== 'vici command' && l.msg !== 'probe round')
+          .slice(-25)
+          .map((l) => `  ${l.time.slice(11)} ${l.tunnel ?? '-'} ${l.msg}${l['status'] ? ` [${String(l['status'])}: ${String(l['why'])}]` : ''}${l.err ? ` (${l.err})` : ''}`)
+          .join('\n');
+        throw new Error(`${(err as Error).message}; agent log since then:\n${tail}`, { cause: err });
+      }
     },
     actions(from = 0) {
       return logs.slice(from).filter((l) => typeof l.action === 'string');

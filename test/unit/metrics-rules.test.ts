@@ -1,6 +1,6 @@
 // The alerting rules the docs recommend: valid (promtool check rules), firing when they should and
 // silent when they should not (promtool test rules over synthetic series), and the same text as
-// docs/observability.md shows.
+// README.md shows.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const DIR = fileURLToPath(new URL('../../fixtures/metrics/', import.meta.url));
-const DOCS = fileURLToPath(new URL('../../docs/observability.md', import.meta.url));
+const DOCS = fileURLToPath(new URL('../../README.md', import.meta.url));
 
 function promtool(args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
@@ -33,9 +33,9 @@ describe('recommended Prometheus alerting rules', () => {
     assert.equal(r.code, 0, r.out);
   });
 
-  it('are the rules docs/observability.md shows', () => {
+  it('are the rules README.md shows', () => {
     const rules = readFileSync(`${DIR}alert-rules.yml`, 'utf8');
     const groups = rules.slice(rules.indexOf('groups:'));
-    assert.ok(readFileSync(DOCS, 'utf8').includes(groups.trimEnd()), 'docs/observability.md does not show fixtures/metrics/alert-rules.yml verbatim (from "groups:")');
+    assert.ok(readFileSync(DOCS, 'utf8').includes(groups.trimEnd()), 'README.md does not show fixtures/metrics/alert-rules.yml verbatim (from "groups:")');
   });
 });

@@ -24,7 +24,7 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-/** The generic webhook's JSON body (documented in docs/observability.md). */
+/** The generic webhook's JSON body (documented in README.md (Metrics and alerts)). */
 export function webhookBody(a: Alert, src: AlertSource): Record<string, unknown> {
   const body: Record<string, unknown> = {
     source: 'ipsec-keepalive',
