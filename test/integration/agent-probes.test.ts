@@ -86,22 +86,30 @@ describe('agent: probe-driven repair (swanctl front end)', () => {
 
   it('7: the peer is unreachable for a long time: exponential backoff with jitter, no initiate storm, charon stays responsive', async () => {
     const from = agent.logs.length;
-    await lab.cutLink();
-    // Give it a stretch of failures: until the backoff reaches its cap (4 s) for the tunnel.
-    await agent.waitForLog((l) => l.tunnel === T && /backing off/.test(l.msg) && Number(l['failures']) >= 4, { from, timeoutMs: 60_000, what: 'fourth backoff' });
-    const backoffs = agent.logs.slice(from).filter((l) => l.tunnel === T && /backing off/.test(l.msg)).map((l) => Number(l['delayMs']));
-    // Jittered exponential: each delay within [0.5, 1] x min(cap, base x 2^(n-1)).
-    backoffs.forEach((d, i) => {
-      const exp = Math.min(4000, 500 * 2 ** i);
-      assert.ok(d >= exp * 0.5 - 1 && d <= exp + 1, `backoff #${i + 1} = ${d} ms, expected within [${exp / 2}, ${exp}]`);
-    });
-    // No storm: initiates for the tunnel are bounded by its backoff schedule (one per failure, at most).
-    const initiates = agent.actions(from).filter((l) => l.tunnel === T && l.action !== undefined).length;
-    assert.ok(initiates <= backoffs.length + 2, `${initiates} repair actions for ${backoffs.length} backoffs`);
-    // charon is not wedged: a VICI command answers promptly in the middle of the outage.
     const t0 = performance.now();
+    await lab.cutLink();
+    // The three tunnels share one dead peer. While one of them has an IKE_SA negotiating, the
+    // others wait for it instead of initiating too, so failures (and backoffs) are spread over
+    // the tunnels: wait for four backoffs in all.
+    const backoffLines = () => agent.logs.slice(from).filter((l) => /backing off/.test(l.msg));
+    await waitFor(() => backoffLines().length >= 4, { timeoutMs: 90_000, what: 'four backoffs' });
+    const windowMs = performance.now() - t0;
+    for (const c of lab.children) {
+      const delays = backoffLines().filter((l) => l.tunnel === c).map((l) => Number(l['delayMs']));
+      // Jittered exponential per tunnel: delay n within [0.5, 1] x min(cap, base x 2^(n-1)).
+      delays.forEach((d, i) => {
+        const exp = Math.min(4000, 500 * 2 ** i);
+        assert.ok(d >= exp * 0.5 - 1 && d <= exp + 1, `${c}: backoff #${i + 1} = ${d} ms, expected within [${exp / 2}, ${exp}]`);
+      });
+    }
+    // No storm: an initiate blocks for at most initiate_timeout (2 s) and nobody initiates while
+    // an IKE_SA of the connection negotiates, so initiates cannot outpace one per 2 s overall.
+    const initiates = agent.actions(from).filter((l) => l.action === 'initiate' || l.action === 'restart-ike').length;
+    assert.ok(initiates <= Math.ceil(windowMs / 2000) + lab.children.length, `${initiates} initiates in ${Math.round(windowMs)} ms`);
+    // charon is not wedged: a VICI command answers promptly in the middle of the outage.
+    const t1 = performance.now();
     await lab.swanctl('left', ['--stats']);
-    assert.ok(performance.now() - t0 < 2000, 'charon answers during the outage');
+    assert.ok(performance.now() - t1 < 2000, 'charon answers during the outage');
     const healFrom = agent.logs.length;
     await lab.restoreLink();
     await waitFor(async () => (await lab.installedChildren('left')).get(T) === 1, { timeoutMs: 20_000, what: 'tunnel back after the link returns' });
