@@ -1,0 +1,131 @@
+// The one-shot commands against a real charon: status, check, doctor, their exit codes; and
+// `run` with `discover: true` (every CHILD_SA charon has loaded, no tunnel list).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { startLab, type Lab } from '../lab/lab.js';
+import { waitFor } from '../lab/wait.js';
+import { labConfig, startAgent, watchLeft } from './agent-harness.js';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI inside the lab's left namespace (where probes take the tunnel). */
+function cli(lab: Lab, args: string[]): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('ip', ['netns', 'exec', lab.left.ns, process.execPath, '--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('CLI against the lab', () => {
+  let lab: Lab;
+  let cfgPath: string;
+
+  before(async () => {
+    lab = await startLab({ initiate: true, hardened: true, frontEnd: 'ipsec.conf' });
+    cfgPath = join(lab.dir, 'cli.yaml');
+    writeFileSync(cfgPath, stringify(labConfig(lab)));
+  });
+  after(async () => {
+    await lab?.close();
+  });
+
+  it('status: every tunnel UP with its SAs; --json for machines; exit 0', async () => {
+    const text = await cli(lab, ['status', '--config', cfgPath]);
+    assert.equal(text.code, 0, text.stderr);
+    for (const c of lab.children) assert.match(text.stdout, new RegExp(`^${c}: UP {2}ike=${lab.ikeName} child=${c}$`, 'm'));
+    assert.match(text.stdout, /CHILD_SA #\d+ INSTALLED installed \d+s ago/);
+    const json = await cli(lab, ['status', '--config', cfgPath, '--json']);
+    const rows = JSON.parse(json.stdout) as Array<{ tunnel: string; state: string; childSas: unknown[] }>;
+    assert.deepEqual(rows.map((r) => [r.tunnel, r.state, r.childSas.length]), lab.children.map((c) => [c, 'up', 1]));
+    assert.ok(!json.stdout.includes(lab.psk) && !text.stdout.includes(lab.psk), 'no secret in status output');
+  });
+
+  it('status without a config lists what charon has loaded; exit 1 when a tunnel is down', async () => {
+    await lab.swanctl('left', ['--terminate', '--child', 'ikev2-vpn-142']);
+    const r = await cli(lab, ['status', '--socket', lab.left.viciUri]);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /^ikev2-vpn-142: DOWN/m);
+    assert.match(r.stdout, /^ikev2-vpn-140: UP/m);
+    await lab.swanctl('left', ['--initiate', '--child', 'ikev2-vpn-142']);
+  });
+
+  it('check: probes every target through the tunnel; exit 1 naming the failing target', async () => {
+    const ok = await cli(lab, ['check', '--config', cfgPath]);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.equal(ok.stdout.trim().split('\n').filter((l) => l.startsWith('ok  ')).length, lab.targets.length * 2);
+    await lab.stopTarget();
+    try {
+      const bad = await cli(lab, ['check', '--config', cfgPath]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stdout, /^FAIL {2}ikev2-vpn-140 {2}tcp 198\.51\.100\.140:9802 .*ECONNREFUSED/m);
+      assert.match(bad.stdout, /^ok {4}ikev2-vpn-140 {2}icmp 198\.51\.100\.140 /m);
+    } finally {
+      await lab.startTarget();
+    }
+  });
+
+  it('doctor: reads the ipsec.conf connections over VICI and reports the hardening', async () => {
+    const r = await cli(lab, ['doctor', '--config', cfgPath]);
+    assert.match(r.stdout, new RegExp(`${lab.ikeName}/ikev2-vpn-140 {2}close_action: start: charon re-initiates after a peer DELETE`));
+    assert.ok(r.code === 0 || r.code === 1, r.stderr);
+  });
+
+  it('exit codes: 69 when the socket cannot be reached, 78 for a bad config, 64 for usage', async () => {
+    const missing = await cli(lab, ['status', '--socket', `unix://${lab.dir}/nope.vici`]);
+    assert.equal(missing.code, 69);
+    assert.match(missing.stderr, new RegExp(`nope\\.vici`));
+    assert.equal(missing.stderr.trim().split('\n').length, 1, 'one line');
+    const badPath = join(lab.dir, 'bad.yaml');
+    writeFileSync(badPath, 'tunnels:\n  - child: x\n    probes: [{ tcp: "1.2.3.4" }]\n');
+    const bad = await cli(lab, ['run', '--config', badPath]);
+    assert.equal(bad.code, 78);
+    assert.equal(bad.stderr.trim(), `ipsec-keepalive: ${badPath}: tunnels[0].probes[0].tcp: expected host:port with a port 1-65535, got "1.2.3.4"`);
+    const usage = await cli(lab, ['frobnicate']);
+    assert.equal(usage.code, 64);
+    const version = await cli(lab, ['status', '--version']);
+    assert.match(version.stdout.trim(), /^\d+\.\d+\.\d+$/);
+    const help = await cli(lab, ['check', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^Usage: ipsec-keepalive check/);
+  });
+});
+
+describe('run with discover: true', () => {
+  let lab: Lab;
+  after(async () => {
+    await lab?.close();
+  });
+
+  it('manages every CHILD_SA charon has loaded, including ones not in the file', async () => {
+    lab = await startLab({ initiate: false });
+    const agent = await startAgent(lab, labConfig(lab, { discover: true, tunnels: [] }), 'discover');
+    const watch = await watchLeft(lab);
+    try {
+      await waitFor(async () => (await lab.installedChildren('left')).size === lab.children.length, { timeoutMs: 15_000, what: 'every loaded child initiated' });
+      const from = watch.events.length;
+      await lab.peerDeleteChild('ikev2-vpn-142');
+      const down = await watch.waitChild('ikev2-vpn-142', false, { from });
+      const up = await watch.waitChild('ikev2-vpn-142', true, { from });
+      assert.ok(up.at - down.at < 1000, `back after ${(up.at - down.at).toFixed(1)} ms`);
+    } finally {
+      await watch.close();
+      await agent.stop();
+    }
+  });
+});
