@@ -29,7 +29,7 @@ import {
   ViciUnknownCommandError,
   ViciUnknownEventError,
 } from './errors.js';
-import { asString, asStrings, decodeMessage, type ViciSection } from './message.js';
+import { asString, asStrings, decodeMessage, decodeMessagePlain, type PlainSection, type ViciSection } from './message.js';
 import { encodeCommand, encodeRegister, encodeUnregister, packetTypeName } from './packet.js';
 import {
   alertFrom,
@@ -761,15 +761,15 @@ export class ViciClient extends EventEmitter<ClientEvents> {
     opts?: CallOptions,
   ): Promise<IkeSa[]> {
     const msg = { ike: filter.ike, 'ike-id': filter.ikeId, child: filter.child, 'child-id': filter.childId, noblock: filter.noblock ? 'yes' : undefined };
-    const events: ViciSection[] = [];
-    await this.streamCollect('list-sas', 'list-sa', msg, opts ?? {}, (p, off) => events.push(decodeMessage(p, off)));
+    const events: PlainSection[] = [];
+    await this.streamCollect('list-sas', 'list-sa', msg, opts ?? {}, (p, off) => events.push(decodeMessagePlain(p, off)));
     return events.flatMap(ikeSasFromListSa);
   }
 
   /** Every loaded connection, whichever backend loaded it (ipsec.conf ones included). */
   async listConns(filter: { ike?: string } = {}, opts?: CallOptions): Promise<Conn[]> {
-    const events: ViciSection[] = [];
-    await this.streamCollect('list-conns', 'list-conn', { ike: filter.ike }, opts ?? {}, (p, off) => events.push(decodeMessage(p, off)));
+    const events: PlainSection[] = [];
+    await this.streamCollect('list-conns', 'list-conn', { ike: filter.ike }, opts ?? {}, (p, off) => events.push(decodeMessagePlain(p, off)));
     return events.flatMap(connsFromListConn);
   }
 

@@ -6,10 +6,12 @@
 // property order, so a section holding one carries its wire order under VICI_ORDER (see orderedKeys).
 //
 // The decoder is hand-written. binary-parser (on the design card) was tried for the element stream
-// (bench/vici-binary-parser.ts): on a 433 KB list-sa event with 1000 CHILD_SAs it decoded at ~13 MB/s against
-// ~53 MB/s for this reader under tsx on the 2-core lab VM (~95 MB/s compiled), because it builds an object per
-// element, decodes names through TextDecoder and cannot report where a bad element starts. bench/vici.ts
-// re-measures both (`npm run bench:vici`).
+// (bench/vici-binary-parser.ts) and kept out: on a 433 KB list-sa event with 1000 CHILD_SAs, on the 2-core lab
+// VM under tsx, it decoded at 10-13 MB/s against 42-70 MB/s for this reader with Buffer values and 74-79 MB/s
+// with text values (decodeMessagePlain), 3-6x slower, because it builds an object per element and decodes
+// names through TextDecoder; it also cannot say where a bad element starts. `npm run bench:vici` re-measures.
+
+import { isAscii } from 'node:buffer';
 import { ElementType, VICI_DEPTH_MAX, VICI_MESSAGE_SIZE_MAX, VICI_NAME_MAX, VICI_VALUE_MAX } from './constants.js';
 import { ViciDecodeError, ViciEncodeError } from './errors.js';
 
@@ -90,12 +92,15 @@ export function orderedKeys(section: object): string[] {
 // ---------------------------------------------------------------------------------------------------------
 // Decoding
 
-// Element names repeat endlessly (every CHILD_SA has the same 25 keys): an interning table turns each into
-// a hash and a compare instead of a native string allocation. Bounded: 1024 slots of at most 255 chars.
-const NAME_SLOTS = 1024;
-const nameCache: (string | undefined)[] = new Array<string | undefined>(NAME_SLOTS).fill(undefined);
+// Element names repeat endlessly (every CHILD_SA has the same 25 keys), and so do many short values
+// (INSTALLED, yes, TUNNEL, AES_CBC): an interning table turns each into a hash and a compare instead of a
+// native string allocation. Bounded: 2 x 1024 slots of strings of at most 24 bytes (names: 255).
+const SLOTS = 1024;
+const nameCache: (string | undefined)[] = new Array<string | undefined>(SLOTS).fill(undefined);
+const textCache: (string | undefined)[] = new Array<string | undefined>(SLOTS).fill(undefined);
+const INTERN_MAX = 24;
 
-function readName(buf: Buffer, start: number, len: number): string {
+function intern(cache: (string | undefined)[], buf: Buffer, start: number, len: number): string {
   const end = start + len;
   let h = len;
   for (let k = start; k < end; k++) {
@@ -103,16 +108,20 @@ function readName(buf: Buffer, start: number, len: number): string {
     if (c >= 0x80) return buf.toString('utf8', start, end);
     h = (Math.imul(h, 31) + c) | 0;
   }
-  const slot = (h ^ (h >>> 10)) & (NAME_SLOTS - 1);
-  const hit = nameCache[slot];
+  const slot = (h ^ (h >>> 10)) & (SLOTS - 1);
+  const hit = cache[slot];
   if (hit !== undefined && hit.length === len) {
     let k = 0;
     while (k < len && hit.charCodeAt(k) === buf[start + k]) k++;
     if (k === len) return hit;
   }
   const s = buf.toString('latin1', start, end);
-  nameCache[slot] = s;
+  cache[slot] = s;
   return s;
+}
+
+function readName(buf: Buffer, start: number, len: number): string {
+  return len <= INTERN_MAX ? intern(nameCache, buf, start, len) : buf.toString('utf8', start, start + len);
 }
 
 /**
@@ -121,18 +130,64 @@ function readName(buf: Buffer, start: number, len: number): string {
  * input (each element consumes at least one byte and produces a bounded object).
  */
 export function decodeMessage(buf: Buffer, base = 0): ViciSection {
-  const root = newSection();
-  const parents: ViciSection[] = [];
+  return decode(buf, base, new BufferValues(buf)) as ViciSection;
+}
+
+/**
+ * Decodes a message straight into text values (what toPlain(decodeMessage(...)) gives, without making a
+ * Buffer per value first): the typed calls use it. Same checks and errors as decodeMessage.
+ */
+export function decodeMessagePlain(buf: Buffer, base = 0): PlainSection {
+  // When the whole message is ASCII (charon's always is, in practice), one native call makes it a string and
+  // each value is a slice of it (V8 copies short slices, shares long ones); otherwise utf8 per value.
+  return decode(buf, base, isAscii(buf) ? new AsciiValues(buf.toString('latin1')) : new Utf8Values(buf)) as PlainSection;
+}
+
+type AnySection = Record<string, ViciValue | PlainValue>;
+
+// How values are made, one class per kind. The decoding loop is shared; with the kind as a flag inside it,
+// V8 kept deoptimizing it when both kinds were in use (as they are in the client): 2x slower.
+interface ValueReader {
+  read(i: number, len: number): Buffer | string;
+}
+
+class BufferValues implements ValueReader {
+  private readonly ab: ArrayBufferLike;
+  private readonly off: number;
+  constructor(buf: Buffer) {
+    this.ab = buf.buffer;
+    this.off = buf.byteOffset;
+  }
+  /** A view into the frame; Buffer.from(arrayBuffer, ...) makes one ~2.5x faster than subarray(). */
+  read(i: number, len: number): Buffer {
+    return Buffer.from(this.ab, this.off + i, len);
+  }
+}
+
+class AsciiValues implements ValueReader {
+  constructor(private readonly text: string) {}
+  read(i: number, len: number): string {
+    return this.text.slice(i, i + len);
+  }
+}
+
+class Utf8Values implements ValueReader {
+  constructor(private readonly buf: Buffer) {}
+  read(i: number, len: number): string {
+    return this.buf.toString('utf8', i, i + len);
+  }
+}
+
+function decode(buf: Buffer, base: number, values: ValueReader): AnySection {
+  const root = newSection() as AnySection;
+  const parents: AnySection[] = [];
   let cur = root;
   // Wire order of `cur`, kept only once it holds an index-like key (see attachOrder); parallel to `parents`.
   let order: string[] | undefined;
   const orders: (string[] | undefined)[] = [];
-  let list: Buffer[] | undefined;
+  let list: (Buffer | string)[] | undefined;
   let i = 0;
   const n = buf.length;
-  // Values are views into the frame; Buffer.from(arrayBuffer, ...) makes one ~2.5x faster than subarray().
-  const ab = buf.buffer;
-  const off = buf.byteOffset;
   const fail = (msg: string, at: number): never => {
     throw new ViciDecodeError(msg, base + at);
   };
@@ -145,7 +200,7 @@ export function decodeMessage(buf: Buffer, base = 0): ViciSection {
         const vlen = (buf[i]! << 8) | buf[i + 1]!;
         i += 2;
         if (i + vlen > n) fail(`LIST_ITEM value of ${vlen} bytes runs past the message end`, at);
-        list.push(Buffer.from(ab, off + i, vlen));
+        list.push(values.read(i, vlen));
         i += vlen;
         continue;
       }
@@ -172,19 +227,19 @@ export function decodeMessage(buf: Buffer, base = 0): ViciSection {
     const name = readName(buf, i, nlen);
     i += nlen;
     if (cur[name] !== undefined) fail(`duplicate key '${name}'`, at);
-    let value: ViciValue;
+    let value: ViciValue | PlainValue;
     if (type === KEY_VALUE) {
       if (i + 2 > n) fail('truncated KEY_VALUE length', at);
       const vlen = (buf[i]! << 8) | buf[i + 1]!;
       i += 2;
       if (i + vlen > n) fail(`KEY_VALUE value of ${vlen} bytes runs past the message end`, at);
-      value = Buffer.from(ab, off + i, vlen);
+      value = values.read(i, vlen);
       i += vlen;
     } else if (type === SECTION_START) {
       if (parents.length >= VICI_DEPTH_MAX) fail(`sections nested deeper than ${VICI_DEPTH_MAX}`, at);
       value = newSection();
     } else {
-      value = list = [];
+      value = list = [] as Buffer[] | string[];
     }
     if (order !== undefined) order.push(name);
     else if (isIndexKey(name)) order = attachOrder(cur, name);
@@ -192,7 +247,7 @@ export function decodeMessage(buf: Buffer, base = 0): ViciSection {
     if (type === SECTION_START) {
       parents.push(cur);
       orders.push(order);
-      cur = value as ViciSection;
+      cur = value as AnySection;
       order = undefined;
     }
   }
@@ -407,15 +462,19 @@ export function asStrings(v: ViciValue | undefined): string[] | undefined {
   return Array.isArray(v) ? v.map((b) => b.toString('utf8')) : undefined;
 }
 
-/** The same tree with every value decoded as utf8 text (lists become string arrays). Order is kept. */
-export function toPlain(section: ViciSection): PlainSection {
-  const out = Object.create(null) as PlainSection;
+/**
+ * The same tree with every value decoded as utf8 text (lists become string arrays). Order is kept.
+ * Binary values do not survive this: keep the Buffer form for those. Text already present passes through.
+ */
+export function toPlain(section: ViciSection | PlainSection): PlainSection {
+  const out = newSection() as unknown as PlainSection;
   const order = (section as Ordered)[VICI_ORDER];
   if (order) Object.defineProperty(out, VICI_ORDER, { value: [...order], enumerable: false });
   for (const key in section) {
     const v = section[key]!;
-    if (v instanceof Uint8Array) out[key] = v.toString('utf8');
-    else if (Array.isArray(v)) out[key] = v.map((b) => b.toString('utf8'));
+    if (typeof v === 'string') out[key] = v;
+    else if (v instanceof Uint8Array) out[key] = v.length <= INTERN_MAX ? intern(textCache, v, 0, v.length) : v.toString('utf8');
+    else if (Array.isArray(v)) out[key] = (v as (Buffer | string)[]).map((b) => (typeof b === 'string' ? b : b.toString('utf8')));
     else out[key] = toPlain(v);
   }
   return out;

@@ -4,7 +4,7 @@
 // keys such as `__proto__`; a failed check is a ViciSchemaError.
 import { z } from 'zod';
 import { ViciSchemaError } from './errors.js';
-import { asString, isSection, toPlain, type PlainSection, type ViciSection } from './message.js';
+import { toPlain, type PlainSection, type PlainValue, type ViciSection } from './message.js';
 
 export interface ChildSa {
   name: string;
@@ -136,7 +136,7 @@ const str = z.string();
 const strs = z.array(z.string());
 const section = z.custom<PlainSection>((v) => typeof v === 'object' && v !== null && !Array.isArray(v));
 
-const childSaSchema = z.looseObject({
+const childSaSchema = z.object({
   name: str,
   uniqueid: str,
   reqid: str.optional(),
@@ -149,7 +149,7 @@ const childSaSchema = z.looseObject({
   'local-ts': strs.optional(),
   'remote-ts': strs.optional(),
 });
-const ikeSaSchema = z.looseObject({
+const ikeSaSchema = z.object({
   uniqueid: str,
   state: str,
   'local-host': str.optional(),
@@ -157,7 +157,7 @@ const ikeSaSchema = z.looseObject({
   established: str.optional(),
   'child-sas': section.optional(),
 });
-const connChildSchema = z.looseObject({
+const connChildSchema = z.object({
   mode: str.optional(),
   start_action: str.optional(),
   dpd_action: str.optional(),
@@ -165,11 +165,11 @@ const connChildSchema = z.looseObject({
   'local-ts': strs.optional(),
   'remote-ts': strs.optional(),
 });
-const connSchema = z.looseObject({ children: section.optional() });
-const versionSchema = z.looseObject({ daemon: str, version: str, sysname: str, release: str, machine: str });
-const statsSchema = z.looseObject({ scheduled: str.optional(), plugins: strs.optional() });
-const logSchema = z.looseObject({ group: str, level: str, thread: str.optional(), msg: str });
-const alertSchema = z.looseObject({ type: str, 'ike-sa': section.optional() });
+const connSchema = z.object({ children: section.optional() });
+const versionSchema = z.object({ daemon: str, version: str, sysname: str, release: str, machine: str });
+const statsSchema = z.object({ scheduled: str.optional(), plugins: strs.optional() });
+const logSchema = z.object({ group: str, level: str, thread: str.optional(), msg: str });
+const alertSchema = z.object({ type: str, 'ike-sa': section.optional() });
 
 function check<T>(schema: z.ZodType, value: unknown, what: string): T {
   const r = schema.safeParse(value);
@@ -179,30 +179,31 @@ function check<T>(schema: z.ZodType, value: unknown, what: string): T {
   return value as T;
 }
 
-function childSa(plain: PlainSection, what: string): ChildSa {
+function isSection(v: PlainValue | undefined): v is PlainSection {
+  return typeof v === 'object' && !Array.isArray(v);
+}
+
+function childSa(plain: PlainValue | undefined, what: string): ChildSa {
+  if (!isSection(plain)) throw new ViciSchemaError(what, 'expected a section');
   return check<ChildSa>(childSaSchema, plain, what);
 }
 
-/** An IKE_SA from its section (name = the section key); CHILD_SAs checked one by one. */
-export function ikeSaFrom(name: string, s: ViciSection, what = `IKE_SA '${name}'`): IkeSa {
-  const plain = toPlain(s) as PlainSection & { name?: string };
+/** An IKE_SA from its (text) section, named after the section key; CHILD_SAs checked one by one. Adopts `s`. */
+export function ikeSaFrom(name: string, s: PlainSection, what = `IKE_SA '${name}'`): IkeSa {
+  const plain = s as PlainSection & { name?: string };
   check(ikeSaSchema, plain, what);
   const kids = plain['child-sas'] as PlainSection | undefined;
   if (kids === undefined) {
     plain['child-sas'] = Object.create(null) as PlainSection;
   } else {
-    for (const k in kids) {
-      const c = kids[k]!;
-      if (typeof c !== 'object' || Array.isArray(c)) throw new ViciSchemaError(what, `child-sas.${k}: expected a section`);
-      childSa(c, `${what} CHILD_SA '${k}'`);
-    }
+    for (const k in kids) childSa(kids[k], `${what} CHILD_SA '${k}'`);
   }
   plain.name = name;
   return plain as unknown as IkeSa;
 }
 
 /** The IKE_SA sections of a list-sa event (one per event in practice). */
-export function ikeSasFromListSa(msg: ViciSection): IkeSa[] {
+export function ikeSasFromListSa(msg: PlainSection): IkeSa[] {
   const out: IkeSa[] = [];
   for (const k in msg) {
     const v = msg[k]!;
@@ -211,13 +212,12 @@ export function ikeSasFromListSa(msg: ViciSection): IkeSa[] {
   return out;
 }
 
-export function connsFromListConn(msg: ViciSection): Conn[] {
+export function connsFromListConn(msg: PlainSection): Conn[] {
   const out: Conn[] = [];
   for (const k in msg) {
-    const v = msg[k]!;
-    if (!isSection(v)) continue;
+    const plain = msg[k] as PlainSection & { name?: string };
+    if (!isSection(plain)) continue;
     const what = `list-conn '${k}'`;
-    const plain = toPlain(v) as PlainSection & { name?: string };
     check(connSchema, plain, what);
     const kids = plain.children as PlainSection | undefined;
     if (kids === undefined) plain.children = Object.create(null) as PlainSection;
@@ -232,8 +232,8 @@ export const versionFrom = (msg: ViciSection): Version => check<Version>(version
 export const statsFrom = (msg: ViciSection): Stats => check<Stats>(statsSchema, toPlain(msg), 'stats');
 
 /** The one IKE_SA section of an updown/rekey event: every key that is a section. */
-function onlySection(msg: ViciSection, event: string): [string, ViciSection] {
-  let found: [string, ViciSection] | undefined;
+function onlySection(msg: PlainSection, event: string): [string, PlainSection] {
+  let found: [string, PlainSection] | undefined;
   for (const k in msg) {
     const v = msg[k]!;
     if (!isSection(v)) continue;
@@ -244,24 +244,25 @@ function onlySection(msg: ViciSection, event: string): [string, ViciSection] {
   return found;
 }
 
-function updown(msg: ViciSection, event: string): IkeUpdown {
+function updown(raw: ViciSection, event: string): IkeUpdown {
+  const msg = toPlain(raw);
   const [ikeName, s] = onlySection(msg, event);
-  return { up: asString(msg.up) === 'yes', ikeName, ike: ikeSaFrom(ikeName, s, `${event} IKE_SA '${ikeName}'`) };
+  return { up: msg.up === 'yes', ikeName, ike: ikeSaFrom(ikeName, s, `${event} IKE_SA '${ikeName}'`) };
 }
 
 export const ikeUpdownFrom = (msg: ViciSection): IkeUpdown => updown(msg, 'ike-updown');
 export const childUpdownFrom = (msg: ViciSection): ChildUpdown => updown(msg, 'child-updown');
 
-export function ikeRekeyFrom(msg: ViciSection): IkeRekey {
-  const [ikeName, s] = onlySection(msg, 'ike-rekey');
+export function ikeRekeyFrom(raw: ViciSection): IkeRekey {
+  const [ikeName, s] = onlySection(toPlain(raw), 'ike-rekey');
   const o = s.old;
   const n = s.new;
   if (!isSection(o) || !isSection(n)) throw new ViciSchemaError('ike-rekey', `'${ikeName}' lacks old/new sections`);
   return { ikeName, old: ikeSaFrom(ikeName, o, `ike-rekey '${ikeName}' old`), new: ikeSaFrom(ikeName, n, `ike-rekey '${ikeName}' new`) };
 }
 
-export function childRekeyFrom(msg: ViciSection): ChildRekey {
-  const [ikeName, s] = onlySection(msg, 'child-rekey');
+export function childRekeyFrom(raw: ViciSection): ChildRekey {
+  const [ikeName, s] = onlySection(toPlain(raw), 'child-rekey');
   const kids = s['child-sas'];
   if (!isSection(kids)) throw new ViciSchemaError('child-rekey', `'${ikeName}' has no child-sas section`);
   const names = Object.keys(kids);
@@ -269,24 +270,24 @@ export function childRekeyFrom(msg: ViciSection): ChildRekey {
   const child = names[0]!;
   const pair = kids[child];
   if (!isSection(pair) || !isSection(pair.old) || !isSection(pair.new)) throw new ViciSchemaError('child-rekey', `'${child}' lacks old/new sections`);
-  const rest = Object.create(null) as ViciSection;
-  for (const k in s) if (k !== 'child-sas') rest[k] = s[k]!;
+  delete s['child-sas'];
   const what = `child-rekey '${ikeName}' CHILD_SA '${child}'`;
   return {
     ikeName,
-    ike: ikeSaFrom(ikeName, rest, `child-rekey IKE_SA '${ikeName}'`),
+    ike: ikeSaFrom(ikeName, s, `child-rekey IKE_SA '${ikeName}'`),
     child,
-    old: childSa(toPlain(pair.old), `${what} old`),
-    new: childSa(toPlain(pair.new), `${what} new`),
+    old: childSa(pair.old, `${what} old`),
+    new: childSa(pair.new, `${what} new`),
   };
 }
 
-export function ikeUpdateFrom(msg: ViciSection): IkeUpdate {
+export function ikeUpdateFrom(raw: ViciSection): IkeUpdate {
+  const msg = toPlain(raw);
   const [ikeName, s] = onlySection(msg, 'ike-update');
   const e: IkeUpdate = { ikeName, ike: ikeSaFrom(ikeName, s, `ike-update '${ikeName}'`) };
   for (const k of ['local-host', 'local-port', 'remote-host', 'remote-port'] as const) {
-    const v = asString(msg[k]);
-    if (v !== undefined) e[k] = v;
+    const v = msg[k];
+    if (typeof v === 'string') e[k] = v;
   }
   return e;
 }

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { PacketType, VICI_MESSAGE_SIZE_MAX } from '../../src/vici/constants.js';
 import { ViciError } from '../../src/vici/errors.js';
 import { FrameDecoder } from '../../src/vici/frame.js';
-import { decodeMessage, encodeMessage, type ViciSection } from '../../src/vici/message.js';
+import { decodeMessage, decodeMessagePlain, encodeMessage, type ViciSection } from '../../src/vici/message.js';
 import { decodePacket, encodePacket } from '../../src/vici/packet.js';
 import { ikeSa } from '../../bench/vici-data.js';
 
@@ -53,6 +53,7 @@ function inbound(stream: Buffer, cuts: number[]): void {
         try {
           const pkt = decodePacket(frame);
           decodedOk++;
+          if (pkt.message) decodeMessagePlain(frame.subarray(frame.length - encodeMessage(pkt.message).length));
           if (pkt.message) assert.ok(countElements(pkt.message) <= frame.length, 'output bounded by input');
         } catch (err) {
           if (!(err instanceof ViciError)) throw err;
@@ -152,8 +153,16 @@ describe('vici decoder fuzz', () => {
     fc.assert(
       fc.property(fc.array(el, { maxLength: 60 }), (els) => {
         const msg = Buffer.concat(els);
+        let plainOk = true;
+        try {
+          decodeMessagePlain(msg);
+        } catch (err) {
+          if (!(err instanceof ViciError)) throw err;
+          plainOk = false;
+        }
         try {
           const m = decodeMessage(msg);
+          assert.ok(plainOk, 'both decoders accept the same messages');
           decodedOk++;
           // what decodes must re-encode to the same bytes (there is one encoding per tree)
           assert.deepEqual(encodeMessage(m), msg);

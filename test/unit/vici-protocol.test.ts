@@ -11,6 +11,7 @@ import {
   asString,
   asStrings,
   decodeMessage,
+  decodeMessagePlain,
   encodeMessage,
   newSection,
   orderedKeys,
@@ -102,6 +103,14 @@ describe('vici message encoding', () => {
     assert.equal(asString(p.nope), undefined);
   });
 
+  it('decodes straight to text, ASCII or not', () => {
+    const ascii = decodeMessagePlain(README_EXAMPLE);
+    assert.deepEqual(JSON.parse(JSON.stringify(ascii)), { key1: 'value1', section1: { 'sub-section': { key2: 'value2' }, list1: ['item1', 'item2'] } });
+    const utf8 = decodeMessagePlain(encodeMessage({ name: 'Zürich–Genève', list: ['ü', 'plain'], s: { k: 'ß' } }));
+    assert.deepEqual(JSON.parse(JSON.stringify(utf8)), { name: 'Zürich–Genève', list: ['ü', 'plain'], s: { k: 'ß' } });
+    assertDecodeError(() => decodeMessagePlain(bytes(3, 1, 'k', 0, 9, 'abc')), /value of 9 bytes runs past/, 0);
+  });
+
   it('keeps binary values intact both ways', () => {
     const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     const m = decodeMessage(encodeMessage({ blob: all, list: [all, Buffer.alloc(0)] }));
@@ -153,6 +162,7 @@ describe('vici message encoding', () => {
         const dec = decodeMessage(enc);
         assert.deepEqual(toPlain(dec), toPlain(s));
         assert.deepEqual(encodeMessage(dec), enc, 'decode -> encode is the identity on bytes');
+        assert.deepEqual(decodeMessagePlain(enc), toPlain(dec), 'the text decoder agrees with toPlain');
       }),
       { numRuns: 300 },
     );
