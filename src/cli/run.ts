@@ -34,8 +34,8 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
   // Metrics and alerts first: "agent up, charon down" is exactly what they must be able to say.
   const obs: Observability = await startObservability(cfg, agent, vici, log);
 
+  let stopping = false;
   const stopped = new Promise<number>((resolve) => {
-    let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
       stopping = true;
@@ -67,8 +67,25 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
   });
 
   vici.on('connect', () => log.info({ socket: cfg.viciUri }, 'connected to charon'));
-  await vici.connect();
+  let waitingLogged = false;
+  let agentStarted = false;
+  vici.on('disconnect', (err) => {
+    // Before the first connection: say once, in one line, what we wait for and why.
+    if (!waitingLogged && !agentStarted) {
+      waitingLogged = true;
+      log.warn({ socket: cfg.viciUri, err: err.message }, `charon's VICI socket ${cfg.viciUri} is not reachable (${err.message}); waiting for it`);
+    }
+  });
+  try {
+    // With reconnect on, this waits for charon as long as it takes; SIGTERM closes the client.
+    await vici.connect();
+  } catch (err) {
+    if (stopping) return stopped;
+    throw err;
+  }
+  if (stopping) return stopped;
   await agent.start();
+  agentStarted = true;
   log.info({ tunnels: agent.view().size }, 'agent running');
   return stopped;
 }
