@@ -150,6 +150,8 @@ export class ViciClient extends EventEmitter<ClientEvents> {
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private connectAbort: AbortController | undefined;
+  /** The connection being set up (registrations in progress), not yet `main`. */
+  private pendingConn: Connection | undefined;
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
 
   private readonly queue: Job<unknown>[] = [];
@@ -255,6 +257,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
     this.deliveries.stop();
     const conns = [...this.poolConns];
     if (this.main) conns.push(this.main);
+    if (this.pendingConn) conns.push(this.pendingConn);
     for (const p of this.idlePool.splice(0)) clearTimeout(p.timer);
     for (const c of conns) c.destroy(err);
     this.main = undefined;
@@ -285,6 +288,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
         abort.signal,
       );
       if (abort.signal.aborted) throw new ViciConnectionError(this.uri, 'connect aborted');
+      this.pendingConn = conn;
       // Subscriptions first: 'connect' promises the user that events flow.
       await this.withDeadline(conn, 'register', this.connectTimeoutMs, async (c) => {
         // Until none is missing: subscribe() may add events while this runs.
@@ -304,12 +308,14 @@ export class ViciClient extends EventEmitter<ClientEvents> {
       });
       if (abort.signal.aborted || conn.closed) throw new ViciConnectionError(this.uri, 'connect aborted');
     } catch (err) {
+      this.pendingConn = undefined;
       this.registered.clear();
       conn?.destroy(err as Error);
       if ((this.state as State) === 'closed' || (abort.signal.aborted && (this.state as State) === 'idle')) return;
       this.onConnectFailed(err as Error);
       return;
     }
+    this.pendingConn = undefined;
     this.main = conn;
     this.state = 'ready';
     this.recovering = false;

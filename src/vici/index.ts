@@ -8,6 +8,7 @@ export {
   asString,
   asStrings,
   decodeMessage,
+  decodeMessagePlain,
   encodeMessage,
   isSection,
   newSection,

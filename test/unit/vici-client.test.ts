@@ -513,6 +513,20 @@ describe('ViciClient against a fake charon', () => {
     await until(() => fake.open.length === 0, 'the fake to see the close');
   });
 
+  it('close() while re-registering after a reconnect closes that connection too', async () => {
+    await fake.close();
+    let hang = false;
+    fake = await FakeCharon.start({ onRegister: () => (hang ? new Promise<void>(() => {}) : undefined) });
+    client = mk({ connectTimeoutMs: 60_000 });
+    await client.connect();
+    await client.onLog(() => {});
+    hang = true;
+    fake.conns[0]!.kill();
+    await fake.waitFor(/EVENT_REGISTER log/, 2);
+    await client.close();
+    await until(() => fake.open.length === 0, 'every connection closed');
+  });
+
   it('tcp:// and bad URIs', async () => {
     assert.throws(() => new ViciClient({ uri: 'http://x' }), RangeError);
     assert.throws(() => new ViciClient({ uri: 'tcp://host' }), RangeError);

@@ -54,6 +54,8 @@ export class FakeConn {
 export interface FakeCharonOptions {
   /** Event names charon knows (others get EVENT_UNKNOWN). */
   events?: string[];
+  /** Called before an EVENT_REGISTER is answered (to delay or inject there). */
+  onRegister?: (event: string, conn: FakeConn) => void | Promise<void>;
   /** Called between EVENT_UNREGISTER and its EVENT_CONFIRM (to inject events there). */
   onUnregister?: (event: string, conn: FakeConn) => void | Promise<void>;
 }
@@ -162,6 +164,7 @@ export class FakeCharon {
     conn.log.push(`${['CMD_REQUEST', 'CMD_RESPONSE', 'CMD_UNKNOWN', 'EVENT_REGISTER', 'EVENT_UNREGISTER', 'EVENT_CONFIRM', 'EVENT_UNKNOWN', 'EVENT'][p.type]} ${p.name ?? ''}`.trim());
     switch (p.type) {
       case PacketType.EVENT_REGISTER:
+        await this.opts.onRegister?.(p.name!, conn);
         if (this.events.has(p.name!)) {
           conn.registered.add(p.name!);
           conn.send(encodePacket(PacketType.EVENT_CONFIRM));
