@@ -14,6 +14,7 @@ import {
   ViciConnectionError,
   ViciTimeoutError,
   ViciUnknownCommandError,
+  type CharonLog,
   type ChildRekey,
   type ChildUpdown,
   type IkeRekey,
@@ -45,6 +46,7 @@ describe('vici client on the lab (swanctl front end)', () => {
   const ikeEvents: IkeUpdown[] = [];
   const childRekeys: ChildRekey[] = [];
   const ikeRekeys: IkeRekey[] = [];
+  const logs: CharonLog[] = [];
 
   before(async () => {
     await cleanupStaleLabs();
@@ -55,6 +57,7 @@ describe('vici client on the lab (swanctl front end)', () => {
     await vici.onIkeUpdown((e) => void ikeEvents.push(e));
     await vici.onChildRekey((e) => void childRekeys.push(e));
     await vici.onIkeRekey((e) => void ikeRekeys.push(e));
+    await vici.onLog((e) => void logs.push(e));
   });
   after(async () => {
     await vici?.close();
@@ -212,7 +215,10 @@ describe('vici client on the lab (swanctl front end)', () => {
     vici.on('disconnect', onDisc).on('connect', onConn).on('resync', onResync);
     const reconnects = vici.reconnects;
     try {
+      const logFrom = logs.length;
       await lab.stopLocalCharon();
+      // The agent tells shutdown down events from outages by this log line (level 0/1, so it is sent).
+      assert.ok(logs.slice(logFrom).some((l) => /SIGTERM received, shutting down/.test(l.msg)), logs.slice(logFrom).map((l) => l.msg).join(' | '));
       // charon sends a down event for every SA before it closes the socket (5.9.1+)
       const downs = childEvents.slice(from).filter((e) => !e.up);
       assert.deepEqual(downs.flatMap(childNames).sort(), [...lab.children].sort());
