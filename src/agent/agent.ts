@@ -242,7 +242,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   private onIkeUpdown(up: boolean, ikeName: string, children: string[]): void {
-    if (!up && this.charonStopping) return;
+    // An IKE_SA coming up changes no tunnel by itself: its children announce themselves.
+    if (up || this.charonStopping) return;
     // An IKE_SA going down takes all its children: match by connection as well as by child.
     for (const [name, v] of this.tunnels) {
       const ike = v.config.ike ?? v.conn?.ike;
