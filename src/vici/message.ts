@@ -96,32 +96,43 @@ export function orderedKeys(section: object): string[] {
 // (INSTALLED, yes, TUNNEL, AES_CBC): an interning table turns each into a hash and a compare instead of a
 // native string allocation. Bounded: 2 x 1024 slots of strings of at most 24 bytes (names: 255).
 const SLOTS = 1024;
-const nameCache: (string | undefined)[] = new Array<string | undefined>(SLOTS).fill(undefined);
-const textCache: (string | undefined)[] = new Array<string | undefined>(SLOTS).fill(undefined);
 const INTERN_MAX = 24;
 
-function intern(cache: (string | undefined)[], buf: Buffer, start: number, len: number): string {
+/** An interning table: the strings, and their bytes in a flat array so that lookups compare bytes only. */
+class Interned {
+  readonly strings: (string | undefined)[] = new Array<string | undefined>(SLOTS).fill(undefined);
+  readonly lengths = new Int16Array(SLOTS).fill(-1);
+  readonly bytes = new Uint8Array(SLOTS * INTERN_MAX);
+}
+const names = new Interned();
+const texts = new Interned();
+
+/** `len` must be at most INTERN_MAX. */
+function intern(t: Interned, buf: Uint8Array, start: number, len: number): string {
   const end = start + len;
   let h = len;
   for (let k = start; k < end; k++) {
     const c = buf[k]!;
-    if (c >= 0x80) return buf.toString('utf8', start, end);
+    if (c >= 0x80) return Buffer.from(buf.buffer, buf.byteOffset + start, len).toString('utf8');
     h = (Math.imul(h, 31) + c) | 0;
   }
   const slot = (h ^ (h >>> 10)) & (SLOTS - 1);
-  const hit = cache[slot];
-  if (hit !== undefined && hit.length === len) {
+  const at = slot * INTERN_MAX;
+  const bytes = t.bytes;
+  if (t.lengths[slot] === len) {
     let k = 0;
-    while (k < len && hit.charCodeAt(k) === buf[start + k]) k++;
-    if (k === len) return hit;
+    while (k < len && bytes[at + k] === buf[start + k]) k++;
+    if (k === len) return t.strings[slot]!;
   }
-  const s = buf.toString('latin1', start, end);
-  cache[slot] = s;
+  const s = Buffer.from(buf.buffer, buf.byteOffset + start, len).toString('latin1');
+  t.strings[slot] = s;
+  t.lengths[slot] = len;
+  bytes.set(buf.subarray(start, end), at);
   return s;
 }
 
 function readName(buf: Buffer, start: number, len: number): string {
-  return len <= INTERN_MAX ? intern(nameCache, buf, start, len) : buf.toString('utf8', start, start + len);
+  return len <= INTERN_MAX ? intern(names, buf, start, len) : buf.toString('utf8', start, start + len);
 }
 
 /**
@@ -473,7 +484,7 @@ export function toPlain(section: ViciSection | PlainSection): PlainSection {
   for (const key in section) {
     const v = section[key]!;
     if (typeof v === 'string') out[key] = v;
-    else if (v instanceof Uint8Array) out[key] = v.length <= INTERN_MAX ? intern(textCache, v, 0, v.length) : v.toString('utf8');
+    else if (v instanceof Uint8Array) out[key] = v.length <= INTERN_MAX ? intern(texts, v, 0, v.length) : v.toString('utf8');
     else if (Array.isArray(v)) out[key] = (v as (Buffer | string)[]).map((b) => (typeof b === 'string' ? b : b.toString('utf8')));
     else out[key] = toPlain(v);
   }
