@@ -68,6 +68,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   private charonStopping = false;
   private charonStoppingTimer?: NodeJS.Timeout;
   private viciLostAt?: number;
+  /** Our blocking initiates in flight, by IKE connection name. */
+  private readonly initiatesInFlight = new Map<string, number>();
   private started = false;
 
   constructor(opts: AgentOptions) {
@@ -302,12 +304,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (ike) filter.ike = ike;
     // charon 5.9.x lists every IKE_SA matching `ike` even when none of its children match
     // `child`, so one read shows both the tunnel's CHILD_SAs and a reauth or initiate in flight.
+    const own = ike ? (this.initiatesInFlight.get(ike) ?? 0) : 0;
     const sas = await this.vici.listSas(filter);
-    let obs = observeTunnel(sas, v.config.child, ike);
+    let obs = observeTunnel(sas, v.config.child, ike, own);
     if (sas.length === 0 && ike) {
       // Should a charon hide IKE_SAs without a matching child, look at the connection before
       // acting, or we race its own negotiation.
-      const whole = observeTunnel(await this.vici.listSas({ ike }), v.config.child, ike);
+      const whole = observeTunnel(await this.vici.listSas({ ike }), v.config.child, ike, own);
       obs = { ...obs, charonBusy: whole.charonBusy };
     }
     return obs;
@@ -448,10 +451,19 @@ export class Agent extends EventEmitter<AgentEvents> {
         return false;
       }
     };
-    const initiate = () => {
+    const initiate = async (): Promise<void> => {
       const a: { child: string; ike?: string; timeoutMs: number } = { child, timeoutMs: v.config.initiateTimeoutMs };
       if (ike) a.ike = ike;
-      return this.vici.initiate(a);
+      // Counted so that other tunnels' reconciles can tell our CHILD_CREATE tasks from charon's.
+      const key = ike ?? '';
+      this.initiatesInFlight.set(key, (this.initiatesInFlight.get(key) ?? 0) + 1);
+      try {
+        await this.vici.initiate(a);
+      } finally {
+        const n = (this.initiatesInFlight.get(key) ?? 1) - 1;
+        if (n > 0) this.initiatesInFlight.set(key, n);
+        else this.initiatesInFlight.delete(key);
+      }
     };
     const backOff = (): void => {
       rt.failures++;

@@ -6,8 +6,8 @@ import type { IkeSa } from '../vici/index.js';
 const UP_STATES = new Set(['INSTALLED', 'REKEYING', 'REKEYED', 'UPDATING']);
 /** IKE_SA states in which charon is still negotiating: acting now would race it. */
 const IKE_BUSY_STATES = new Set(['CREATED', 'CONNECTING', 'REKEYING', 'REKEYED', 'PASSIVE']);
-/** Tasks that create or re-create CHILD_SAs: when queued or active, charon is already on it. */
-const CREATING_TASKS = new Set(['CHILD_CREATE', 'IKE_INIT', 'IKE_AUTH', 'IKE_REAUTH', 'IKE_REAUTH_COMPLETE', 'IKE_REKEY', 'CHILD_REKEY', 'QUICK_MODE', 'MAIN_MODE', 'AGGRESSIVE_MODE', 'IKE_MOBIKE']);
+/** IKE-level tasks that bring CHILD_SAs back with them (reauthentication, a new IKE_SA). */
+const IKE_CREATING_TASKS = new Set(['IKE_INIT', 'IKE_AUTH', 'IKE_REAUTH', 'IKE_REAUTH_COMPLETE', 'IKE_REKEY', 'QUICK_MODE', 'MAIN_MODE', 'AGGRESSIVE_MODE', 'IKE_MOBIKE']);
 
 export interface ChildRef {
   ikeName: string;
@@ -27,8 +27,14 @@ export interface TunnelObservation {
   up: ChildRef[];
   /** Only INSTALLED ones: more than one of these is a duplicate (a rekey has one INSTALLED and one REKEY*). */
   installed: ChildRef[];
-  /** Some IKE_SA of this tunnel's connection is negotiating, or has child-creating tasks queued. */
+  /**
+   * Charon is already bringing the tunnel back: an IKE_SA of the connection is negotiating or
+   * reauthenticating, the child is being installed, or there are more CHILD_CREATE tasks than
+   * the caller's own initiates in flight (see `childCreates`).
+   */
   charonBusy: boolean;
+  /** CHILD_CREATE tasks queued or active on the connection's IKE_SAs (for any child: tasks carry no child name). */
+  childCreates: number;
   /** Unique ids of IKE_SAs that hold this tunnel's children. */
   ikeIds: number[];
   /** IKE_SA names seen holding the child (learned when the config did not name it). */
@@ -44,20 +50,21 @@ function list(v: unknown): string[] {
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 }
 
-function busy(ike: IkeSa): boolean {
+function ikeBusy(ike: IkeSa): boolean {
   if (IKE_BUSY_STATES.has(ike.state)) return true;
-  for (const key of ['tasks-queued', 'tasks-active'] as const) {
-    if (list(ike[key]).some((t) => CREATING_TASKS.has(t))) return true;
-  }
-  return false;
+  return [...list(ike['tasks-queued']), ...list(ike['tasks-active'])].some((t) => IKE_CREATING_TASKS.has(t));
+}
+
+function childCreates(ike: IkeSa): number {
+  return [...list(ike['tasks-queued']), ...list(ike['tasks-active'])].filter((t) => t === 'CHILD_CREATE').length;
 }
 
 /**
  * What list-sas says about the tunnel whose CHILD_SA config is `child`.
  * `sas` may hold other IKE_SAs and children: only `child` (and IKE_SAs named `ike`, when given) count.
  */
-export function observeTunnel(sas: readonly IkeSa[], child: string, ike?: string): TunnelObservation {
-  const obs: TunnelObservation = { up: [], installed: [], charonBusy: false, ikeIds: [], ikeNames: [] };
+export function observeTunnel(sas: readonly IkeSa[], child: string, ike?: string, ownInitiates = 0): TunnelObservation {
+  const obs: TunnelObservation = { up: [], installed: [], charonBusy: false, childCreates: 0, ikeIds: [], ikeNames: [] };
   for (const sa of sas) {
     if (ike !== undefined && sa.name !== ike) continue;
     let holds = false;
@@ -82,13 +89,19 @@ export function observeTunnel(sas: readonly IkeSa[], child: string, ike?: string
     // An IKE_SA that does not hold the child still matters when it belongs to the tunnel's
     // connection: a reauthentication or an initiate in flight will bring the child with it.
     if (holds || ike !== undefined) {
-      if (busy(sa)) obs.charonBusy = true;
+      if (ikeBusy(sa)) obs.charonBusy = true;
+      obs.childCreates += childCreates(sa);
     }
     if (holds) {
       obs.ikeIds.push(num(sa.uniqueid));
       if (!obs.ikeNames.includes(sa.name)) obs.ikeNames.push(sa.name);
     }
   }
+  // CHILD_CREATE tasks the caller queued itself (its initiates in flight on this connection) are
+  // not charon's own re-initiation: only a surplus means charon is restoring something itself
+  // (close_action, a trap acquire) that may be this tunnel. Without this, one tunnel's initiate
+  // would hold every other tunnel of the connection back, serialising a restart storm.
+  if (obs.childCreates > ownInitiates) obs.charonBusy = true;
   return obs;
 }
 

@@ -47,6 +47,7 @@ export function observation(children: ChildRef[], ikeNames = ['ikev2-vpn']): Tun
     up: children,
     installed: children.filter((c) => c.state === 'INSTALLED'),
     charonBusy: false,
+    childCreates: 0,
     ikeIds: [...new Set(children.map((c) => c.ikeId))],
     ikeNames: children.length ? ikeNames : [],
   };
