@@ -276,7 +276,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     // Every round also refreshes the tunnel's SA view (install time, counters) for metrics:
     // one filtered list-sas per tunnel per probe interval.
     this.queue.add(r.tunnel, previous !== r.health || r.health === 'failing' ? 'probe' : 'verify');
-    if (previous !== r.health || r.health === 'failing') {
+    // Probes that could not run (a name that does not resolve) leave the health unknown: say so each round, like failures.
+    const unrunnable = r.health === 'unknown' && r.results.some((x) => !x.success);
+    if (previous !== r.health || r.health === 'failing' || unrunnable) {
       this.log.info({ tunnel: r.tunnel, health: r.health, previous, attempts: r.attempts, results: r.results.map((x) => ({ kind: x.kind, target: x.target, ok: x.success, ms: Math.round(x.durationMs), error: x.error })) }, `tunnel ${r.tunnel}: probes ${r.health}`);
     }
   }

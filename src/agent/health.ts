@@ -5,7 +5,7 @@
 // A failure that still proves the tunnel carries traffic (an ICMP reply, or a TCP RST from the
 // target) is "target-down": the service is down, the tunnel is not, and restarting it would
 // only hurt.
-import type { ProbeResult, ProbeTarget } from '../probes/types.js';
+import type { ProbeErrorCode, ProbeResult, ProbeTarget } from '../probes/types.js';
 import type { Health } from './decide.js';
 import type { TunnelConfig } from './config.js';
 
@@ -29,12 +29,20 @@ export interface HealthCallbacks {
   probed?(tunnel: string, r: ProbeResult): void;
 }
 
+/**
+ * Failures that sent nothing through the tunnel: a name that does not resolve, ICMP without
+ * CAP_NET_RAW. They say nothing about the tunnel, and restarting it (then its IKE_SA, with every
+ * other tunnel on it) on their account would repair nothing.
+ */
+const NOTHING_SENT: ReadonlySet<ProbeErrorCode | undefined> = new Set(['resolve', 'permission']);
+
 /** Classifies one round of results. */
 export function classify(results: readonly ProbeResult[]): Health {
   if (results.length === 0) return 'unknown';
   if (results.every((r) => r.success)) return 'healthy';
   const trafficPasses = results.some((r) => r.success || r.errorCode === 'refused');
-  return trafficPasses ? 'target-down' : 'failing';
+  if (trafficPasses) return 'target-down';
+  return results.some((r) => !NOTHING_SENT.has(r.errorCode)) ? 'failing' : 'unknown';
 }
 
 interface Slot {
