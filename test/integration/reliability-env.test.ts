@@ -1,0 +1,188 @@
+// The agent in a hostile environment, against the lab: charon's socket not there yet, a metrics port
+// already taken, a probe target whose name does not resolve, tunnels naming CHILD_SA configs charon does
+// not have, and SIGHUP with a broken file. Each must end in one clear line and the rest keeps working.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { startLab, type Lab } from '../lab/lab.js';
+import { waitFor } from '../lab/wait.js';
+import { labConfig, startAgent, watchLeft, childNamesOf, type LogLine, type RunningAgent, type Watcher } from './agent-harness.js';
+import { startTappedAgent } from '../soak/agent-proc.js';
+import { VICI_RECONNECT_CAP_MS } from '../soak/bounds.js';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const EVENT_BOUND_MS = 1000;
+
+function oneLine(l: LogLine): void {
+  assert.ok(!l.msg.includes('\n'), `one line: ${l.msg}`);
+}
+
+describe('environment: the agent against a lab that misbehaves', () => {
+  let lab: Lab;
+  let watch: Watcher;
+  const agents: RunningAgent[] = [];
+
+  before(async () => {
+    lab = await startLab({ initiate: true });
+    watch = await watchLeft(lab);
+  });
+  after(async () => {
+    for (const a of agents) await a.stop();
+    await watch?.close();
+    await lab?.close();
+  });
+
+  /** Peer deletes `child`; it must be back within the event bound. */
+  async function repairedFast(child: string): Promise<void> {
+    const from = watch.events.length;
+    await lab.peerDeleteChild(child);
+    const find = (up: boolean) => watch.events.slice(from).find((x) => x.e.up === up && childNamesOf(x.e).includes(child));
+    const up = await waitFor(() => find(false) && find(true), { timeoutMs: 10_000, what: `${child} back` });
+    const ms = up.at - find(false)!.at;
+    assert.ok(ms < EVENT_BOUND_MS, `${child} back after ${ms.toFixed(0)} ms`);
+  }
+
+  it("charon's socket missing at start: one line naming it, the agent waits, and connects when charon appears", async () => {
+    await lab.stopLocalCharon();
+    const { tap, running } = startTappedAgent(lab, labConfig(lab, { tunnels: lab.children.map((c) => ({ child: c })) }), 'early');
+    try {
+      const wait = await tap.waitFor((l) => /is not reachable/.test(l.msg), 'the waiting line');
+      assert.equal(wait.msg, `charon's VICI socket ${lab.left.viciUri} is not reachable (vici ${lab.left.viciUri}: cannot connect: ENOENT); waiting for it`);
+      oneLine(wait);
+    } finally {
+      await lab.startLocalCharon();
+    }
+    const t0 = Date.now();
+    const agent = await running;
+    agents.push(agent);
+    assert.ok(Date.now() - t0 < VICI_RECONNECT_CAP_MS + 3000, `connected ${Date.now() - t0} ms after charon came`);
+    assert.equal(tap.lines().filter((l) => /is not reachable/.test(l.msg)).length, 1, 'said once, not per retry');
+    // No start_action: the agent initiates every tunnel itself.
+    await waitFor(async () => (await lab.installedChildren('left')).size === lab.children.length, { timeoutMs: 15_000, what: 'every tunnel initiated' });
+    await repairedFast('ikev2-vpn-141');
+    assert.equal(await agent.stop(), 0);
+  });
+
+  it('metrics address taken: `run` stops at once with one line naming it', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    const cfgPath = join(lab.dir, 'taken.yaml');
+    writeFileSync(cfgPath, stringify(labConfig(lab, { metrics: { enabled: true, listen: `127.0.0.1:${port}` } })));
+    try {
+      const r = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+        const p = spawn(process.execPath, ['--import', 'tsx', MAIN, 'run', '--config', cfgPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        p.on('error', reject);
+        p.on('close', (code) => resolve({ code, stderr }));
+      });
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr, `ipsec-keepalive run: metrics: cannot listen on 127.0.0.1:${port}: address already in use\n`);
+    } finally {
+      blocker.close();
+      rmSync(cfgPath, { force: true });
+    }
+  });
+
+  it('a probe target whose name does not resolve: the probe reports the resolver error, nothing is restarted, the other tunnels keep working', async () => {
+    const [a, b, c] = lab.children as [string, string, string];
+    const target = (child: string) => lab.targets.find((t) => t.child === child)!;
+    const agent = await startAgent(
+      lab,
+      labConfig(lab, {
+        tunnels: [
+          { child: a, source: lab.leftInsideAddr, probes: [{ tcp: 'does-not-resolve.invalid:9802' }] },
+          { child: b, source: lab.leftInsideAddr, probes: [{ tcp: `${target(b).host}:9802` }, { icmp: target(b).host }] },
+          { child: c, source: lab.leftInsideAddr, probes: [{ tcp: `${target(c).host}:9802` }] },
+        ],
+      }),
+      'dns',
+    );
+    agents.push(agent);
+    const fromEvents = watch.events.length;
+    // Three rounds of the unresolvable probe, each one reported with the resolver's error.
+    const rounds = await waitFor(() => {
+      const r = agent.logs.filter((l) => l.tunnel === a && l.msg === `tunnel ${a}: probes unknown`);
+      return r.length >= 3 && r;
+    }, { timeoutMs: 20_000, what: `three reported rounds of ${a}` });
+    for (const r of rounds) {
+      const results = r['results'] as Array<{ target: string; ok: boolean; error?: string }>;
+      assert.equal(results[0]!.target, 'does-not-resolve.invalid:9802');
+      assert.equal(results[0]!.ok, false);
+      assert.match(results[0]!.error ?? '', /^(EAI_AGAIN|ENOTFOUND|EAI_NONAME|EAI_FAIL) does-not-resolve\.invalid$/);
+    }
+    for (const t of [b, c]) await agent.waitForLog((l) => l.tunnel === t && l.msg === 'probe round' && l.health === 'healthy', { what: `${t} healthy` });
+    assert.deepEqual(agent.actions().map((l) => `${l.tunnel} ${l.action}`), [], 'no repair on account of a name');
+    assert.deepEqual(watch.events.slice(fromEvents).filter((e) => !e.e.up).flatMap((e) => childNamesOf(e.e)), [], 'no tunnel went down');
+    await repairedFast(b);
+    assert.equal(await agent.stop(), 0);
+  });
+
+  it('a tunnel naming a CHILD_SA charon does not have: one warning line naming it, backoff, the others keep running', async () => {
+    const cfg = labConfig(lab, { tunnels: [...lab.children.slice(0, 2).map((c) => ({ child: c })), { name: 'ghost', child: 'no-such-child' }] });
+    const agent = await startAgent(lab, cfg, 'ghost');
+    agents.push(agent);
+    const warn = agent.logs.find((l) => l.tunnel === 'ghost' && l.level === 40 && /charon has no CHILD_SA config/.test(l.msg));
+    assert.ok(warn, 'the warning comes with the start-up resync');
+    assert.equal(warn.msg, 'tunnel ghost: charon has no CHILD_SA config named "no-such-child" (list-conns); will retry');
+    oneLine(warn);
+    // Its initiates fail and back off (exponentially), they do not spin.
+    const backoffs = await waitFor(() => {
+      const b = agent.logs.filter((l) => l.tunnel === 'ghost' && /backing off/.test(l.msg));
+      return b.length >= 3 && b;
+    }, { timeoutMs: 20_000, what: 'three backoffs of ghost' });
+    const delays = backoffs.map((l) => Number(l['delayMs']));
+    assert.ok(delays[2]! > delays[0]!, `backoff grows: ${delays.join(', ')}`);
+    const failed = agent.actions().filter((l) => l.tunnel === 'ghost' && l.action === 'initiate');
+    assert.ok(failed.every((l) => l.result === 'error'));
+    assert.ok(failed.length <= backoffs.length + 1, `${failed.length} initiates for ${backoffs.length} backoffs`);
+    for (const c of lab.children.slice(0, 2)) await repairedFast(c);
+    assert.equal(agent.proc.exitCode, null);
+    assert.equal(await agent.stop(), 0);
+  });
+
+  it('SIGHUP with a broken file: one line naming the problem, the running configuration stays; a good file is taken', async () => {
+    const [a, b] = lab.children as [string, string];
+    const good = labConfig(lab, { tunnels: lab.children.map((c) => ({ child: c })) }) as { tunnels: Array<Record<string, unknown>>; defaults: Record<string, unknown> };
+    const agent = await startAgent(lab, good, 'hup');
+    agents.push(agent);
+    await waitFor(async () => (await lab.installedChildren('left')).size === lab.children.length, { timeoutMs: 15_000, what: 'all up' });
+    // Each broken file would also disable tunnel `a`: if any were taken, `a` would stay down below.
+    const disabledA = { ...good, tunnels: good.tunnels.map((t) => (t['child'] === a ? { ...t, enabled: false } : t)) };
+    const broken: Array<[string, () => void, RegExp]> = [
+      ['a YAML syntax error', () => writeFileSync(agent.configPath, `${stringify(disabledA)}\n  : [\n`), new RegExp(`^${agent.configPath}:\\d+:\\d+: YAML: `)],
+      ['an unknown key', () => writeFileSync(agent.configPath, stringify({ ...disabledA, tunnles: [] })), new RegExp(`^${agent.configPath}: tunnles: unknown key$`)],
+      ['a value out of range', () => writeFileSync(agent.configPath, stringify({ ...disabledA, defaults: { ...good.defaults, reprobe_attempts: 99 } })), new RegExp(`^${agent.configPath}: defaults\\.reprobe_attempts: `)],
+      ['a duplicate tunnel', () => writeFileSync(agent.configPath, stringify({ ...disabledA, tunnels: [...disabledA.tunnels, { child: b }] })), new RegExp(`^${agent.configPath}: tunnels\\[3\\]\\.child: duplicate tunnel name "${b}"`)],
+      ['the file gone', () => rmSync(agent.configPath), new RegExp(`^${agent.configPath}: cannot read config: no such file$`)],
+    ];
+    for (const [what, write, re] of broken) {
+      write();
+      const from = agent.logs.length;
+      agent.reload();
+      const line = await agent.waitForLog((l) => /^reload rejected/.test(l.msg) || l.msg === 'configuration reloaded', { from, what });
+      assert.equal(line.level, 50, `${what}: ${line.msg}`);
+      assert.match(String(line.err), re, what);
+      assert.equal(line.msg, `reload rejected, keeping the running configuration: ${String(line.err)}`);
+      oneLine(line);
+      await repairedFast(a);
+    }
+    assert.equal(agent.proc.exitCode, null, 'still running');
+    // A good file is taken: now `a` is disabled and stays down when the peer deletes it.
+    agent.writeConfig(disabledA);
+    const from = agent.logs.length;
+    agent.reload();
+    await agent.waitForLog((l) => l.msg === 'configuration reloaded', { from });
+    await lab.peerDeleteChild(a);
+    await agent.waitForLog((l) => l.tunnel === a && l.msg === 'reconcile' && l['status'] === 'disabled', { from, what: `${a} left alone` });
+    assert.equal((await lab.installedChildren('left')).get(a), undefined);
+    assert.equal(await agent.stop(), 0);
+    await lab.initiateAll();
+  });
+});
