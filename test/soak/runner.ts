@@ -66,6 +66,10 @@ export const TIMING: Record<SoakMode, Record<string, string | number>> = {
   long: { probe_interval: '2s', probe_timeout: '1s', reprobe_attempts: 2, reprobe_interval: '500ms', backoff_base: '1s', backoff_cap: '8s', initiate_timeout: '5s', terminate_timeout: '2s', charon_grace: '1500ms' },
 };
 
+/** The agent's flap damping (agent.ts): more than this many downs within the window. */
+const FLAP_LIMIT = 6;
+const FLAP_WINDOW_MS = 10 * 60_000;
+
 const fmt = (ms: number): string => (ms < 10_000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
 
 function clone<T>(x: T): T {
@@ -182,8 +186,18 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   const healthyRound = (a: RunningAgent, tunnel: string, from: number): LogLine | undefined =>
     a.logs.slice(from).find((l) => l.tunnel === tunnel && l.msg === 'probe round' && l.health === 'healthy');
 
-  const damped = (a: RunningAgent, tunnel: string, from: number): boolean =>
-    a.logs.slice(from).some((l) => l.tunnel === tunnel && /is flapping; damping repairs/.test(l.msg));
+  /**
+   * Whether the agent damped `tunnel` as flapping since log index `from`; a claim checked against its
+   * own down lines: damping is for more than FLAP_LIMIT downs within FLAP_WINDOW (agent.ts).
+   */
+  const damped = (rec: FaultRecord, a: RunningAgent, tunnel: string, from: number): boolean => {
+    const line = a.logs.slice(from).find((l) => l.tunnel === tunnel && /is flapping; damping repairs/.test(l.msg));
+    if (!line) return false;
+    const at = Date.parse(line.time);
+    const downs = a.logs.filter((l) => l.tunnel === tunnel && l.msg.startsWith(`tunnel ${tunnel} down: `) && Date.parse(l.time) > at - FLAP_WINDOW_MS && Date.parse(l.time) <= at + 1000).length;
+    if (downs <= FLAP_LIMIT) rec.violations.push(`${tunnel}: damped as flapping after only ${downs} downs in 10 min`);
+    return true;
+  };
 
   /** Per tunnel: the first healthy probe round logged at index >= from, timed against refAt. */
   const probeRecoveries = async (rec: FaultRecord, bound: Bound, refAt: number, from: number, dampFrom: number): Promise<void> => {
@@ -191,7 +205,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     await waitFor(() => tunnels.every((t) => healthyRound(agent, t, from)), { timeoutMs: waitMs, intervalMs: 50, what: 'every tunnel healthy' }).catch(() => undefined);
     for (const t of tunnels) {
       const line = healthyRound(agent, t, from);
-      const isDamped = damped(agent, t, dampFrom);
+      const isDamped = damped(rec, agent, t, dampFrom);
       const boundMs = bound.ms + (isDamped ? damping : 0);
       if (!line) {
         rec.violations.push(`${t}: no healthy probe round within ${fmt(waitMs)} of ${bound.from}`);
@@ -217,7 +231,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     await waitFor(() => children.every((c) => find(c).up !== undefined), { timeoutMs: waitMs, intervalMs: 10, what: 'up events' }).catch(() => undefined);
     for (const c of children) {
       const { down, up } = find(c);
-      const isDamped = damped(agent, c, dampFrom);
+      const isDamped = damped(rec, agent, c, dampFrom);
       const boundMs = bound.ms + (isDamped ? damping : 0);
       if (down === undefined) {
         rec.violations.push(`${c}: no down event seen for the fault`);
@@ -403,7 +417,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
           const dampFromReload = agent.logs.length;
           await waitFor(() => w.events.slice(fromUp).find((e) => e.e.up && childNamesOf(e.e).includes(x)), { timeoutMs: bound.ms + damping + 20_000, intervalMs: 10, what: `${x} up` }).then(
             (up) => {
-              const isDamped = damped(agent, x, dampFromReload);
+              const isDamped = damped(rec, agent, x, dampFromReload);
               const boundMs = bound.ms + (isDamped ? damping : 0);
               const ms = up.at - t1;
               rec.recoveries.push({ tunnel: x, ms, boundMs, damped: isDamped });
