@@ -76,7 +76,7 @@ describe('environment: the agent against a lab that misbehaves', () => {
     writeFileSync(cfgPath, stringify(labConfig(lab, { metrics: { enabled: true, listen: `127.0.0.1:${port}` } })));
     try {
       const r = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-        const p = spawn(process.execPath, ['--import', 'tsx', MAIN, 'run', '--config', cfgPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+        const p = spawn(process.execPath, ['--import', 'tsx', MAIN, 'run', '--config', cfgPath], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
         let stderr = '';
         p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
         p.on('error', reject);

@@ -26,7 +26,7 @@ const AS_STRANGER = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--cle
 function cli(prefix: string[], args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const argv = [...prefix, '--', process.execPath, '--import', 'tsx', MAIN, ...args];
-    const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

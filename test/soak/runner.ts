@@ -98,7 +98,7 @@ function rssKb(pid: number): number | undefined {
 
 function runCli(lab: Lab, args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn('ip', ['netns', 'exec', lab.left.ns, process.execPath, '--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('ip', ['netns', 'exec', lab.left.ns, process.execPath, '--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     p.stderr.on('data', (d: Buffer) => (out += d.toString()));
