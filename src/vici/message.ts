@@ -11,7 +11,8 @@
 // with text values (decodeMessagePlain), 3-6x slower, because it builds an object per element and decodes
 // names through TextDecoder; it also cannot say where a bad element starts. `npm run bench:vici` re-measures.
 
-import { isAscii } from 'node:buffer';
+// Imported, not the global: in Node 20 the global Buffer is a getter, called on every use.
+import { Buffer, isAscii } from 'node:buffer';
 import { ElementType, VICI_DEPTH_MAX, VICI_MESSAGE_SIZE_MAX, VICI_NAME_MAX, VICI_VALUE_MAX } from './constants.js';
 import { ViciDecodeError, ViciEncodeError } from './errors.js';
 
@@ -92,9 +93,111 @@ export function orderedKeys(section: object): string[] {
 // ---------------------------------------------------------------------------------------------------------
 // Decoding
 
-// Element names repeat endlessly (every CHILD_SA has the same 25 keys), and so do many short values
-// (INSTALLED, yes, TUNNEL, AES_CBC): an interning table turns each into a hash and a compare instead of a
-// native string allocation. Bounded: 2 x 1024 slots of strings of at most 24 bytes (names: 255).
+// Keys repeat endlessly: charon writes every CHILD_SA with the same ~25 keys in the same order, every IKE_SA
+// likewise. The decoder follows that: each section walks a tree of Shapes, one per key so far, and each
+// Shape remembers the keys that followed it before (its decoded, internalised string), the last one first.
+// A key that matches a prediction costs one compare of its bytes: no hashing, no new string, and no
+// duplicate check (a path in the tree never holds the same key twice, so a section that followed it from its
+// start cannot hold the predicted key yet). Any other key takes the general path (decode it, look it up for
+// duplicates) and is added to the tree. Sections nested at the same depth share one tree: in list-sa that
+// separates the IKE_SAs (depth 1), their child-sas (2) and the CHILD_SAs (3).
+//
+// Bounded: at most SHAPE_NEXT_MAX keys remembered after each Shape, SHAPE_NODES_MAX Shapes per tree (then
+// the tree starts over), keys of at most SHAPE_NAME_MAX bytes, at most SHAPE_KEYS_MAX keys per section,
+// sections at most SHAPE_DEPTH_MAX deep; past that a section decodes on the general path.
+const SHAPE_NEXT_MAX = 16;
+const SHAPE_KEYS_MAX = 256;
+const SHAPE_NODES_MAX = 4096;
+const SHAPE_NAME_MAX = 64;
+const SHAPE_DEPTH_MAX = 8;
+
+/** A key at one position in a section, and the keys that followed it in sections that got this far. */
+class Shape {
+  /** The successor that matched last, tried first. */
+  next: Shape | undefined = undefined;
+  readonly successors: Shape[] = [];
+  constructor(
+    readonly name: string,
+    /** The key's length in bytes on the wire. */
+    readonly length: number,
+    /** Its bytes as big-endian 32-bit words (see keyWords). */
+    readonly words: number[],
+    /** Whether JavaScript would order this key ahead of the others (see attachOrder). */
+    readonly indexLike: boolean,
+    /** Keys in the section up to and including this one. */
+    readonly count: number,
+  ) {}
+}
+
+/**
+ * `len` bytes at `start` as the words isKey compares: 4 bytes at a time, the last word ending at the last
+ * byte (overlapping the one before it); under 4 bytes, the bytes one by one.
+ */
+function keyWords(view: DataView, start: number, len: number): number[] {
+  const words: number[] = [];
+  if (len < 4) {
+    for (let k = 0; k < len; k++) words.push(view.getUint8(start + k));
+    return words;
+  }
+  for (let k = 0; k < len - 4; k += 4) words.push(view.getInt32(start + k));
+  words.push(view.getInt32(start + len - 4));
+  return words;
+}
+
+/** The root of each depth's tree, and how many Shapes that tree holds. */
+const shapeRoots: Shape[] = [];
+const shapeCounts: number[] = [];
+for (let d = 0; d < SHAPE_DEPTH_MAX; d++) {
+  shapeRoots.push(new Shape('', 0, [], false, 0));
+  shapeCounts.push(0);
+}
+
+/**
+ * Whether the `len` bytes at `start` are `shape`'s key. Word by word: a byte loop costs a bounds and a
+ * detached-buffer check per byte, and was the hottest part of decoding.
+ */
+function isKey(shape: Shape, view: DataView, start: number, len: number): boolean {
+  if (shape.length !== len) return false;
+  const words = shape.words;
+  if (len < 4) {
+    for (let k = 0; k < len; k++) if (view.getUint8(start + k) !== words[k]) return false;
+    return true;
+  }
+  const last = words.length - 1;
+  for (let w = 0; w < last; w++) if (view.getInt32(start + 4 * w) !== words[w]) return false;
+  return view.getInt32(start + len - 4) === words[last];
+}
+
+/** The successor of `shape` whose key is at `start` in `buf`, other than the one just tried. */
+function findSuccessor(shape: Shape, view: DataView, start: number, len: number): Shape | undefined {
+  const tried = shape.next;
+  for (const s of shape.successors) if (s !== tried && isKey(s, view, start, len)) return s;
+  return undefined;
+}
+
+/**
+ * Adds `name` (read from `buf` at `start`) as a successor of `shape`, in the tree of sections at `depth`;
+ * undefined (decode the rest of the section on the general path) when a bound is reached.
+ */
+function addSuccessor(shape: Shape, depth: number, name: string, view: DataView, start: number, len: number): Shape | undefined {
+  if (len > SHAPE_NAME_MAX || shape.count >= SHAPE_KEYS_MAX) return undefined;
+  if (++shapeCounts[depth]! > SHAPE_NODES_MAX) {
+    // Start this depth's tree over; sections being decoded keep their part of the old one.
+    shapeRoots[depth] = new Shape('', 0, [], false, 0);
+    shapeCounts[depth] = 0;
+    return undefined;
+  }
+  // Object keys come back internalised: V8 then finds them in its property caches without hashing them.
+  const internal = Object.keys({ [name]: 0 })[0] ?? name;
+  const next = new Shape(internal, len, keyWords(view, start, len), isIndexKey(name), shape.count + 1);
+  if (shape.successors.length < SHAPE_NEXT_MAX) shape.successors.push(next);
+  else shape.successors[shapeCounts[depth]! % SHAPE_NEXT_MAX] = next;
+  shape.next = next;
+  return next;
+}
+
+// Keys off the predicted path: short ones go through an interning table (a hash and a byte compare
+// instead of a native string allocation). Bounded: 1024 slots of strings of at most 24 bytes.
 const SLOTS = 1024;
 const INTERN_MAX = 24;
 
@@ -196,9 +299,13 @@ function decode(buf: Buffer, base: number, values: ValueReader): AnySection {
   // Wire order of `cur`, kept only once it holds an index-like key (see attachOrder); parallel to `parents`.
   let order: string[] | undefined;
   const orders: (string[] | undefined)[] = [];
+  // Where `cur` is on its chain of keys (undefined: off the chain); parallel to `parents`.
+  let shape: Shape | undefined = shapeRoots[0];
+  const shapes: (Shape | undefined)[] = [];
   let list: (Buffer | string)[] | undefined;
   let i = 0;
   const n = buf.length;
+  const view = new DataView(buf.buffer, buf.byteOffset, n);
   const fail = (msg: string, at: number): never => {
     throw new ViciDecodeError(msg, base + at);
   };
@@ -226,6 +333,7 @@ function decode(buf: Buffer, base: number, values: ValueReader): AnySection {
       if (parent === undefined) fail('SECTION_END outside of a section', at);
       cur = parent!;
       order = orders.pop();
+      shape = shapes.pop();
       continue;
     }
     if (type !== KEY_VALUE && type !== SECTION_START && type !== LIST_START) {
@@ -235,9 +343,29 @@ function decode(buf: Buffer, base: number, values: ValueReader): AnySection {
     if (i >= n) fail(`truncated ${ELEMENT_NAMES[type]} name length`, at);
     const nlen = buf[i++]!;
     if (i + nlen > n) fail(`${ELEMENT_NAMES[type]} name of ${nlen} bytes runs past the message end`, at);
-    const name = readName(buf, i, nlen);
+    let name: string;
+    let indexLike: boolean;
+    let known: Shape | undefined;
+    if (shape !== undefined) {
+      known = shape.next;
+      if (known === undefined || !isKey(known, view, i, nlen)) known = findSuccessor(shape, view, i, nlen);
+    }
+    if (known !== undefined) {
+      name = known.name;
+      indexLike = known.indexLike;
+      shape!.next = known;
+      shape = known;
+    } else {
+      name = type === SECTION_START ? buf.toString('utf8', i, i + nlen) : readName(buf, i, nlen);
+      if (cur[name] !== undefined) fail(`duplicate key '${name}'`, at);
+      indexLike = isIndexKey(name);
+      // A new section key after a known position is most likely one of many (child-sas holds CHILD_SAs by
+      // name): leave the tree alone and decode the rest of this section on the general path.
+      if (shape !== undefined) {
+        shape = type === SECTION_START && shape.next !== undefined ? undefined : addSuccessor(shape, parents.length, name, view, i, nlen);
+      }
+    }
     i += nlen;
-    if (cur[name] !== undefined) fail(`duplicate key '${name}'`, at);
     let value: ViciValue | PlainValue;
     if (type === KEY_VALUE) {
       if (i + 2 > n) fail('truncated KEY_VALUE length', at);
@@ -253,13 +381,15 @@ function decode(buf: Buffer, base: number, values: ValueReader): AnySection {
       value = list = [] as Buffer[] | string[];
     }
     if (order !== undefined) order.push(name);
-    else if (isIndexKey(name)) order = attachOrder(cur, name);
+    else if (indexLike) order = attachOrder(cur, name);
     cur[name] = value;
     if (type === SECTION_START) {
       parents.push(cur);
       orders.push(order);
+      shapes.push(shape);
       cur = value as AnySection;
       order = undefined;
+      shape = shapeRoots[parents.length];
     }
   }
   if (list !== undefined) fail('list not closed at the message end', n);
