@@ -3,7 +3,8 @@
 // (median, best, 10th percentile) because single figures on the shared 2-core VM vary 2x between processes.
 //
 //   --against <rev>   also load src/vici as of git <rev> and time both, interleaved round by round, in this
-//                     one process (the fairest before/after comparison here: same heap, same noise)
+//                     one process (the fairest before/after comparison here: same heap, same noise); <rev>
+//                     may also be a directory holding a copy of src/vici (an experiment not committed)
 //   --procs <n>       run the whole thing in n fresh processes one after another and summarise across them
 //                     (JIT and heap layout differ per process; that spread is part of the answer)
 //   --rounds <n>      timed rounds per case (default 40), each of --per calls (default 5)
@@ -13,7 +14,7 @@
 // message) and, as a check on real bytes, every message charon sent in the recorded fixtures/vici/*.jsonl
 // (small messages: there, per-call costs dominate).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -53,9 +54,18 @@ async function loadRevision(rev: string): Promise<Impl> {
   const dir = mkdtempSync(path.join(tmpdir(), 'vici-bench-'));
   const tar = execFileSync('git', ['archive', rev, 'src/vici'], { cwd: ROOT, maxBuffer: 64 << 20 });
   execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  // ESM like the working tree: outside a "type": "module" package tsx would load it as CommonJS, where every
+  // call across modules goes through an export getter, and the comparison would be unfair.
+  writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   const mod = (await import(pathToFileURL(path.join(dir, 'src/vici/message.ts')).href)) as Impl;
   return { label: rev, decodeMessage: mod.decodeMessage, decodeMessagePlain: mod.decodeMessagePlain };
+}
+
+/** A copy of src/vici in `dir` (in a "type": "module" package, see loadRevision). */
+async function loadDirectory(dir: string): Promise<Impl> {
+  const mod = (await import(pathToFileURL(path.resolve(dir, 'message.ts')).href)) as Impl;
+  return { label: path.basename(dir), decodeMessage: mod.decodeMessage, decodeMessagePlain: mod.decodeMessagePlain };
 }
 
 /** Message bodies (payloads) of every packet charon sent in the recorded fixtures. */
@@ -148,7 +158,7 @@ async function main(): Promise<void> {
   if (procs !== undefined) return acrossProcesses(Number(procs));
   const impls: Impl[] = [{ label: 'now', decodeMessage: current.decodeMessage, decodeMessagePlain: current.decodeMessagePlain }];
   const against = arg('--against');
-  if (against !== undefined) impls.push(await loadRevision(against));
+  if (against !== undefined) impls.push(existsSync(path.join(against, 'message.ts')) ? await loadDirectory(against) : await loadRevision(against));
   const report = measure(cases(impls), Number(arg('--rounds') ?? 40), Number(arg('--per') ?? 5));
   if (process.argv.includes('--json')) console.log(JSON.stringify(report));
   else print(`decode throughput, ${process.version}, one process`, report);

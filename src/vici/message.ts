@@ -15,6 +15,7 @@
 import { Buffer, isAscii } from 'node:buffer';
 import { ElementType, VICI_DEPTH_MAX, VICI_MESSAGE_SIZE_MAX, VICI_NAME_MAX, VICI_VALUE_MAX } from './constants.js';
 import { ViciDecodeError, ViciEncodeError } from './errors.js';
+import { isIndexKey, learn, predict, rootShape, SECTION_PROTOTYPE, SectionCtor, type Shape } from './sections.js';
 
 export type ViciValue = Buffer | Buffer[] | ViciSection;
 export interface ViciSection {
@@ -39,30 +40,8 @@ export const VICI_ORDER: unique symbol = Symbol.for('ipsec-keepalive.vici.order'
 const { SECTION_START, SECTION_END, KEY_VALUE, LIST_START, LIST_ITEM, LIST_END } = ElementType;
 const ELEMENT_NAMES = ['', 'SECTION_START', 'SECTION_END', 'KEY_VALUE', 'LIST_START', 'LIST_ITEM', 'LIST_END'];
 
-/**
- * Sections are instances of a constructor whose prototype is a frozen empty object with a null prototype:
- * nothing is inherited (no `__proto__` accessor, no `toString`, no `constructor`), so any key is an ordinary
- * own property, exactly as with Object.create(null). Unlike Object.create(null), whose objects V8 keeps in
- * slow dictionary mode, these share hidden classes: decoding list-sa runs ~2.5x faster (see bench/vici.ts).
- */
-const SectionCtor = function ViciSection() {} as unknown as new () => ViciSection;
-SectionCtor.prototype = Object.freeze(Object.create(null) as object);
-
 export function newSection(): ViciSection {
-  return new SectionCtor();
-}
-
-/** True for keys that JavaScript orders numerically ahead of all others ("0".."4294967294"). */
-function isIndexKey(key: string): boolean {
-  const c = key.charCodeAt(0);
-  if (c < 48 || c > 57) return false;
-  if (key === '0') return true;
-  if (c === 48 || key.length > 10) return false;
-  for (let k = 1; k < key.length; k++) {
-    const d = key.charCodeAt(k);
-    if (d < 48 || d > 57) return false;
-  }
-  return Number(key) < 4294967295;
+  return new SectionCtor() as ViciSection;
 }
 
 type Ordered = { [VICI_ORDER]?: string[] };
@@ -92,109 +71,6 @@ export function orderedKeys(section: object): string[] {
 
 // ---------------------------------------------------------------------------------------------------------
 // Decoding
-
-// Keys repeat endlessly: charon writes every CHILD_SA with the same ~25 keys in the same order, every IKE_SA
-// likewise. The decoder follows that: each section walks a tree of Shapes, one per key so far, and each
-// Shape remembers the keys that followed it before (its decoded, internalised string), the last one first.
-// A key that matches a prediction costs one compare of its bytes: no hashing, no new string, and no
-// duplicate check (a path in the tree never holds the same key twice, so a section that followed it from its
-// start cannot hold the predicted key yet). Any other key takes the general path (decode it, look it up for
-// duplicates) and is added to the tree. Sections nested at the same depth share one tree: in list-sa that
-// separates the IKE_SAs (depth 1), their child-sas (2) and the CHILD_SAs (3).
-//
-// Bounded: at most SHAPE_NEXT_MAX keys remembered after each Shape, SHAPE_NODES_MAX Shapes per tree (then
-// the tree starts over), keys of at most SHAPE_NAME_MAX bytes, at most SHAPE_KEYS_MAX keys per section,
-// sections at most SHAPE_DEPTH_MAX deep; past that a section decodes on the general path.
-const SHAPE_NEXT_MAX = 16;
-const SHAPE_KEYS_MAX = 256;
-const SHAPE_NODES_MAX = 4096;
-const SHAPE_NAME_MAX = 64;
-const SHAPE_DEPTH_MAX = 8;
-
-/** A key at one position in a section, and the keys that followed it in sections that got this far. */
-class Shape {
-  /** The successor that matched last, tried first. */
-  next: Shape | undefined = undefined;
-  readonly successors: Shape[] = [];
-  constructor(
-    readonly name: string,
-    /** The key's length in bytes on the wire. */
-    readonly length: number,
-    /** Its bytes as big-endian 32-bit words (see keyWords). */
-    readonly words: number[],
-    /** Whether JavaScript would order this key ahead of the others (see attachOrder). */
-    readonly indexLike: boolean,
-    /** Keys in the section up to and including this one. */
-    readonly count: number,
-  ) {}
-}
-
-/**
- * `len` bytes at `start` as the words isKey compares: 4 bytes at a time, the last word ending at the last
- * byte (overlapping the one before it); under 4 bytes, the bytes one by one.
- */
-function keyWords(view: DataView, start: number, len: number): number[] {
-  const words: number[] = [];
-  if (len < 4) {
-    for (let k = 0; k < len; k++) words.push(view.getUint8(start + k));
-    return words;
-  }
-  for (let k = 0; k < len - 4; k += 4) words.push(view.getInt32(start + k));
-  words.push(view.getInt32(start + len - 4));
-  return words;
-}
-
-/** The root of each depth's tree, and how many Shapes that tree holds. */
-const shapeRoots: Shape[] = [];
-const shapeCounts: number[] = [];
-for (let d = 0; d < SHAPE_DEPTH_MAX; d++) {
-  shapeRoots.push(new Shape('', 0, [], false, 0));
-  shapeCounts.push(0);
-}
-
-/**
- * Whether the `len` bytes at `start` are `shape`'s key. Word by word: a byte loop costs a bounds and a
- * detached-buffer check per byte, and was the hottest part of decoding.
- */
-function isKey(shape: Shape, view: DataView, start: number, len: number): boolean {
-  if (shape.length !== len) return false;
-  const words = shape.words;
-  if (len < 4) {
-    for (let k = 0; k < len; k++) if (view.getUint8(start + k) !== words[k]) return false;
-    return true;
-  }
-  const last = words.length - 1;
-  for (let w = 0; w < last; w++) if (view.getInt32(start + 4 * w) !== words[w]) return false;
-  return view.getInt32(start + len - 4) === words[last];
-}
-
-/** The successor of `shape` whose key is at `start` in `buf`, other than the one just tried. */
-function findSuccessor(shape: Shape, view: DataView, start: number, len: number): Shape | undefined {
-  const tried = shape.next;
-  for (const s of shape.successors) if (s !== tried && isKey(s, view, start, len)) return s;
-  return undefined;
-}
-
-/**
- * Adds `name` (read from `buf` at `start`) as a successor of `shape`, in the tree of sections at `depth`;
- * undefined (decode the rest of the section on the general path) when a bound is reached.
- */
-function addSuccessor(shape: Shape, depth: number, name: string, view: DataView, start: number, len: number): Shape | undefined {
-  if (len > SHAPE_NAME_MAX || shape.count >= SHAPE_KEYS_MAX) return undefined;
-  if (++shapeCounts[depth]! > SHAPE_NODES_MAX) {
-    // Start this depth's tree over; sections being decoded keep their part of the old one.
-    shapeRoots[depth] = new Shape('', 0, [], false, 0);
-    shapeCounts[depth] = 0;
-    return undefined;
-  }
-  // Object keys come back internalised: V8 then finds them in its property caches without hashing them.
-  const internal = Object.keys({ [name]: 0 })[0] ?? name;
-  const next = new Shape(internal, len, keyWords(view, start, len), isIndexKey(name), shape.count + 1);
-  if (shape.successors.length < SHAPE_NEXT_MAX) shape.successors.push(next);
-  else shape.successors[shapeCounts[depth]! % SHAPE_NEXT_MAX] = next;
-  shape.next = next;
-  return next;
-}
 
 // Keys off the predicted path: short ones go through an interning table (a hash and a byte compare
 // instead of a native string allocation). Bounded: 1024 slots of strings of at most 24 bytes.
@@ -234,8 +110,9 @@ function intern(t: Interned, buf: Uint8Array, start: number, len: number): strin
   return s;
 }
 
-function readName(buf: Buffer, start: number, len: number): string {
-  return len <= INTERN_MAX ? intern(names, buf, start, len) : buf.toString('utf8', start, start + len);
+/** A key off the predicted path. Section keys are not interned: those are mostly one-offs (CHILD_SA names). */
+function readName(buf: Buffer, start: number, len: number, sectionKey: boolean): string {
+  return len <= INTERN_MAX && !sectionKey ? intern(names, buf, start, len) : buf.toString('utf8', start, start + len);
 }
 
 /**
@@ -244,7 +121,7 @@ function readName(buf: Buffer, start: number, len: number): string {
  * input (each element consumes at least one byte and produces a bounded object).
  */
 export function decodeMessage(buf: Buffer, base = 0): ViciSection {
-  return decode(buf, base, new BufferValues(buf)) as ViciSection;
+  return new Decoder(buf, base, new BufferValues(buf)).decode() as ViciSection;
 }
 
 /**
@@ -254,7 +131,7 @@ export function decodeMessage(buf: Buffer, base = 0): ViciSection {
 export function decodeMessagePlain(buf: Buffer, base = 0): PlainSection {
   // When the whole message is ASCII (charon's always is, in practice), one native call makes it a string and
   // each value is a slice of it (V8 copies short slices, shares long ones); otherwise utf8 per value.
-  return decode(buf, base, isAscii(buf) ? new AsciiValues(buf.toString('latin1')) : new Utf8Values(buf)) as PlainSection;
+  return new Decoder(buf, base, isAscii(buf) ? new AsciiValues(buf.toString('latin1')) : new Utf8Values(buf)).decode() as PlainSection;
 }
 
 type AnySection = Record<string, ViciValue | PlainValue>;
@@ -292,109 +169,213 @@ class Utf8Values implements ValueReader {
   }
 }
 
-function decode(buf: Buffer, base: number, values: ValueReader): AnySection {
-  const root = newSection() as AnySection;
-  const parents: AnySection[] = [];
-  let cur = root;
-  // Wire order of `cur`, kept only once it holds an index-like key (see attachOrder); parallel to `parents`.
-  let order: string[] | undefined;
-  const orders: (string[] | undefined)[] = [];
-  // Where `cur` is on its chain of keys (undefined: off the chain); parallel to `parents`.
-  let shape: Shape | undefined = shapeRoots[0];
-  const shapes: (Shape | undefined)[] = [];
-  let list: (Buffer | string)[] | undefined;
-  let i = 0;
-  const n = buf.length;
-  const view = new DataView(buf.buffer, buf.byteOffset, n);
-  const fail = (msg: string, at: number): never => {
-    throw new ViciDecodeError(msg, base + at);
-  };
-  while (i < n) {
-    const at = i;
-    const type = buf[i++]!;
-    if (list !== undefined) {
-      if (type === LIST_ITEM) {
-        if (i + 2 > n) fail('truncated LIST_ITEM length', at);
+/** A section being decoded. */
+class Open {
+  /** Where it is in its depth's tree; undefined once it is built key by key. */
+  shape: Shape | undefined;
+  /** While it follows the tree: where its values start on the value stack. */
+  readonly start: number;
+  /** Once it is built key by key: the section. */
+  section: AnySection | undefined = undefined;
+  /** Its wire order, kept once it holds an index-like key (see attachOrder). */
+  order: string[] | undefined = undefined;
+  constructor(
+    shape: Shape | undefined,
+    start: number,
+    /** Where it goes in its parent: a slot on the value stack, or (-1) the key `name`. */
+    readonly slot: number,
+    readonly name: string,
+  ) {
+    this.shape = shape;
+    this.start = start;
+    // Too deep for a tree: built key by key from the start.
+    if (shape === undefined) this.section = new SectionCtor() as AnySection;
+  }
+}
+
+/**
+ * One message being decoded. Values wait on a stack until what holds them ends: a list (then its items
+ * become one array, in one copy), or a section that follows its tree (then sections.ts builds it in one go).
+ * A section built key by key gets its key/values at once, and its lists and sections when they end.
+ */
+class Decoder {
+  private readonly view: DataView;
+  private readonly stack: unknown[] = [];
+  private top = 0;
+  private readonly opens: Open[] = [];
+  private open = new Open(rootShape(0), 0, -1, '');
+  /** Where the items of the open list start on the stack; -1: no list open. */
+  private listStart = -1;
+  /** Where the open list goes: a slot on the stack, or (-1) the key `listName` of a section built key by key. */
+  private listSlot = -1;
+  private listName = '';
+
+  constructor(
+    private readonly buf: Buffer,
+    private readonly base: number,
+    private readonly values: ValueReader,
+  ) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  }
+
+  decode(): AnySection {
+    const { buf, values } = this;
+    const n = buf.length;
+    let i = 0;
+    while (i < n) {
+      const at = i;
+      const type = buf[i++]!;
+      if (this.listStart >= 0) {
+        if (type === LIST_ITEM) {
+          if (i + 2 > n) throw this.error('truncated LIST_ITEM length', at);
+          const vlen = (buf[i]! << 8) | buf[i + 1]!;
+          i += 2;
+          if (i + vlen > n) throw this.error(`LIST_ITEM value of ${vlen} bytes runs past the message end`, at);
+          this.push(values.read(i, vlen));
+          i += vlen;
+        } else if (type === LIST_END) {
+          this.endList();
+        } else {
+          throw this.error(`${ELEMENT_NAMES[type] ?? `element type ${type}`} inside a list`, at);
+        }
+        continue;
+      }
+      if (type === SECTION_END) {
+        this.endSection(at);
+        continue;
+      }
+      if (type !== KEY_VALUE && type !== SECTION_START && type !== LIST_START) {
+        if (type === LIST_ITEM || type === LIST_END) throw this.error(`${ELEMENT_NAMES[type]} outside of a list`, at);
+        throw this.error(`unknown element type ${type}`, at);
+      }
+      if (i >= n) throw this.error(`truncated ${ELEMENT_NAMES[type]} name length`, at);
+      const nlen = buf[i++]!;
+      if (i + nlen > n) throw this.error(`${ELEMENT_NAMES[type]} name of ${nlen} bytes runs past the message end`, at);
+      const name = this.key(type, i, nlen, at);
+      i += nlen;
+      if (type === KEY_VALUE) {
+        if (i + 2 > n) throw this.error('truncated KEY_VALUE length', at);
         const vlen = (buf[i]! << 8) | buf[i + 1]!;
         i += 2;
-        if (i + vlen > n) fail(`LIST_ITEM value of ${vlen} bytes runs past the message end`, at);
-        list.push(values.read(i, vlen));
+        if (i + vlen > n) throw this.error(`KEY_VALUE value of ${vlen} bytes runs past the message end`, at);
+        const value = values.read(i, vlen);
         i += vlen;
-        continue;
-      }
-      if (type === LIST_END) {
-        list = undefined;
-        continue;
-      }
-      fail(`${ELEMENT_NAMES[type] ?? `element type ${type}`} inside a list`, at);
-    }
-    if (type === SECTION_END) {
-      const parent = parents.pop();
-      if (parent === undefined) fail('SECTION_END outside of a section', at);
-      cur = parent!;
-      order = orders.pop();
-      shape = shapes.pop();
-      continue;
-    }
-    if (type !== KEY_VALUE && type !== SECTION_START && type !== LIST_START) {
-      if (type === LIST_ITEM || type === LIST_END) fail(`${ELEMENT_NAMES[type]} outside of a list`, at);
-      fail(`unknown element type ${type}`, at);
-    }
-    if (i >= n) fail(`truncated ${ELEMENT_NAMES[type]} name length`, at);
-    const nlen = buf[i++]!;
-    if (i + nlen > n) fail(`${ELEMENT_NAMES[type]} name of ${nlen} bytes runs past the message end`, at);
-    let name: string;
-    let indexLike: boolean;
-    let known: Shape | undefined;
-    if (shape !== undefined) {
-      known = shape.next;
-      if (known === undefined || !isKey(known, view, i, nlen)) known = findSuccessor(shape, view, i, nlen);
-    }
-    if (known !== undefined) {
-      name = known.name;
-      indexLike = known.indexLike;
-      shape!.next = known;
-      shape = known;
-    } else {
-      name = type === SECTION_START ? buf.toString('utf8', i, i + nlen) : readName(buf, i, nlen);
-      if (cur[name] !== undefined) fail(`duplicate key '${name}'`, at);
-      indexLike = isIndexKey(name);
-      // A new section key after a known position is most likely one of many (child-sas holds CHILD_SAs by
-      // name): leave the tree alone and decode the rest of this section on the general path.
-      if (shape !== undefined) {
-        shape = type === SECTION_START && shape.next !== undefined ? undefined : addSuccessor(shape, parents.length, name, view, i, nlen);
+        if (this.open.shape !== undefined) this.push(value);
+        else this.set(name, value);
+      } else if (type === LIST_START) {
+        this.startList(name);
+      } else {
+        if (this.opens.length >= VICI_DEPTH_MAX) throw this.error(`sections nested deeper than ${VICI_DEPTH_MAX}`, at);
+        this.startSection(name);
       }
     }
-    i += nlen;
-    let value: ViciValue | PlainValue;
-    if (type === KEY_VALUE) {
-      if (i + 2 > n) fail('truncated KEY_VALUE length', at);
-      const vlen = (buf[i]! << 8) | buf[i + 1]!;
-      i += 2;
-      if (i + vlen > n) fail(`KEY_VALUE value of ${vlen} bytes runs past the message end`, at);
-      value = values.read(i, vlen);
-      i += vlen;
-    } else if (type === SECTION_START) {
-      if (parents.length >= VICI_DEPTH_MAX) fail(`sections nested deeper than ${VICI_DEPTH_MAX}`, at);
-      value = newSection();
-    } else {
-      value = list = [] as Buffer[] | string[];
-    }
-    if (order !== undefined) order.push(name);
-    else if (indexLike) order = attachOrder(cur, name);
-    cur[name] = value;
-    if (type === SECTION_START) {
-      parents.push(cur);
-      orders.push(order);
-      shapes.push(shape);
-      cur = value as AnySection;
-      order = undefined;
-      shape = shapeRoots[parents.length];
-    }
+    if (this.listStart >= 0) throw this.error('list not closed at the message end', n);
+    if (this.opens.length > 0) throw this.error(`${this.opens.length} section(s) not closed at the message end`, n);
+    return this.finish(this.open);
   }
-  if (list !== undefined) fail('list not closed at the message end', n);
-  if (parents.length > 0) fail(`${parents.length} section(s) not closed at the message end`, n);
-  return root;
+
+  private push(value: unknown): void {
+    this.stack[this.top++] = value;
+  }
+
+  /**
+   * The key of `len` bytes at `start`: predicted by the open section's tree (then it cannot be a duplicate,
+   * and the name is not needed: '' is returned), or decoded and checked.
+   */
+  private key(type: number, start: number, len: number, at: number): string {
+    const open = this.open;
+    const shape = open.shape;
+    if (shape === undefined) {
+      const name = readName(this.buf, start, len, type === SECTION_START);
+      if (open.section![name] !== undefined) throw this.error(`duplicate key '${name}'`, at);
+      return name;
+    }
+    const known = predict(shape, this.view, start, len);
+    if (known !== undefined) {
+      open.shape = known;
+      return '';
+    }
+    const name = readName(this.buf, start, len, type === SECTION_START);
+    if (shape.has(name)) throw this.error(`duplicate key '${name}'`, at);
+    // A new section key after a known one is most likely one of many (child-sas holds CHILD_SAs by name):
+    // learning each would only churn the tree, so this section goes on key by key.
+    const next = type === SECTION_START && shape.next !== undefined ? undefined : learn(shape, name, this.view, start, len);
+    if (next !== undefined) open.shape = next;
+    else this.leaveTree(open);
+    return name;
+  }
+
+  /** Stops following the tree: builds what `open` holds so far, to go on key by key. */
+  private leaveTree(open: Open): void {
+    open.section = open.shape!.build(this.stack, open.start, false) as AnySection;
+    open.shape = undefined;
+    this.top = open.start;
+  }
+
+  /** The section `open` made, complete. */
+  private finish(open: Open): AnySection {
+    if (open.shape === undefined) return open.section!;
+    const section = open.shape.build(this.stack, open.start, true) as AnySection;
+    this.top = open.start;
+    return section;
+  }
+
+  /** Sets `name` on the open section, built key by key. */
+  private set(name: string, value: ViciValue | PlainValue): void {
+    this.reserve(name);
+    this.open.section![name] = value;
+  }
+
+  /** Records `name` in the wire order of the open section (built key by key), where it keeps one. */
+  private reserve(name: string): void {
+    const open = this.open;
+    if (open.order !== undefined) open.order.push(name);
+    else if (isIndexKey(name)) open.order = attachOrder(open.section!, name);
+  }
+
+  /** A list or section holds its place until it ends: a slot on the stack, or its key in the wire order. */
+  private place(name: string): number {
+    if (this.open.shape === undefined) {
+      this.reserve(name);
+      return -1;
+    }
+    this.push(undefined);
+    return this.top - 1;
+  }
+
+  private startList(name: string): void {
+    this.listSlot = this.place(name);
+    this.listName = name;
+    this.listStart = this.top;
+  }
+
+  private endList(): void {
+    const list = this.stack.slice(this.listStart, this.top) as Buffer[] | string[];
+    this.top = this.listStart;
+    this.listStart = -1;
+    if (this.listSlot >= 0) this.stack[this.listSlot] = list;
+    else this.open.section![this.listName] = list;
+  }
+
+  private startSection(name: string): void {
+    const slot = this.place(name);
+    this.opens.push(this.open);
+    this.open = new Open(rootShape(this.opens.length), this.top, slot, name);
+  }
+
+  private endSection(at: number): void {
+    const parent = this.opens.pop();
+    if (parent === undefined) throw this.error('SECTION_END outside of a section', at);
+    const open = this.open;
+    const section = this.finish(open);
+    if (open.slot >= 0) this.stack[open.slot] = section;
+    else parent.section![open.name] = section as PlainSection;
+    this.open = parent;
+  }
+
+  private error(message: string, at: number): ViciDecodeError {
+    return new ViciDecodeError(message, this.base + at);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -515,7 +496,7 @@ function writeValue(w: Writer, v: ViciScalar, path: string): void {
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (typeof v !== 'object' || v === null) return false;
   const proto = Object.getPrototypeOf(v) as unknown;
-  return proto === null || proto === Object.prototype || proto === SectionCtor.prototype;
+  return proto === null || proto === Object.prototype || proto === SECTION_PROTOTYPE;
 }
 
 function writeSectionBody(w: Writer, obj: Record<string, unknown>, path: string, depth: number): void {
