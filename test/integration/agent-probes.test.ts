@@ -53,13 +53,15 @@ describe('agent: probe-driven repair (swanctl front end)', () => {
     const from = agent.logs.length;
     const t0 = performance.now();
     await lab.blackholeEsp();
-    const child = await agent.waitForLog((l) => l.tunnel === T && l.action === 'restart-child', { from, timeoutMs: PROBE_BOUND_MS + 5000 });
+    // The three tunnels share one IKE_SA, so they escalate together: whichever tunnel restarts
+    // the IKE_SA does it for all. Check the sequence on the connection.
+    const child = await agent.waitForLog((l) => l.action === 'restart-child', { from, timeoutMs: PROBE_BOUND_MS + 5000 });
     const detectMs = performance.now() - t0;
     assert.ok(detectMs < INTERVAL_MS + REPROBE_WINDOW_MS + 1000, `stale tunnel acted on after ${detectMs.toFixed(0)} ms`);
     assert.equal(child.reason, 'probe');
-    await agent.waitForLog((l) => l.tunnel === T && l.action === 'restart-ike', { from, timeoutMs: 20_000 });
-    await agent.waitForLog((l) => l.tunnel === T && /backing off/.test(l.msg), { from, timeoutMs: 20_000 });
-    const order = agent.actions(from).filter((l) => l.tunnel === T).map((l) => l.action);
+    await agent.waitForLog((l) => l.action === 'restart-ike', { from, timeoutMs: 30_000 });
+    await agent.waitForLog((l) => /backing off/.test(l.msg), { from, timeoutMs: 30_000 });
+    const order = agent.actions(from).map((l) => l.action);
     assert.equal(order[0], 'restart-child', order.join(','));
     assert.ok(order.indexOf('restart-ike') > 0, order.join(','));
     const healFrom = agent.logs.length;
