@@ -15,7 +15,7 @@
 import { Buffer, isAscii } from 'node:buffer';
 import { ElementType, VICI_DEPTH_MAX, VICI_MESSAGE_SIZE_MAX, VICI_NAME_MAX, VICI_VALUE_MAX } from './constants.js';
 import { ViciDecodeError, ViciEncodeError } from './errors.js';
-import { isIndexKey, learn, predict, rootShape, SECTION_PROTOTYPE, SectionCtor, type Shape } from './sections.js';
+import { internalise, isIndexKey, learn, predict, recall, remember, rootShape, SECTION_PROTOTYPE, SectionCtor, type Shape } from './sections.js';
 
 export type ViciValue = Buffer | Buffer[] | ViciSection;
 export interface ViciSection {
@@ -72,19 +72,44 @@ export function orderedKeys(section: object): string[] {
 // ---------------------------------------------------------------------------------------------------------
 // Decoding
 
-// Keys off the predicted path: short ones go through an interning table (a hash and a byte compare
-// instead of a native string allocation). Bounded: 1024 slots of strings of at most 24 bytes.
-const SLOTS = 1024;
+// Keys off the predicted path, and short text values for toPlain, go through interning tables: a hash and a
+// byte compare instead of a native string allocation. Keys come out internalised, as V8 wants property names:
+// a new string used as a key costs two probes of V8's string table (the duplicate check, the store), ~0.5 us
+// in all, and list-sa repeats its CHILD_SAs' names (the section keys) every time. Bounded: 4096 + 1024 slots
+// of strings of at most 24 bytes.
 const INTERN_MAX = 24;
 
-/** An interning table: the strings, and their bytes in a flat array so that lookups compare bytes only. */
+/**
+ * An interning table: 2-way set associative (a CHILD_SA name and a key that hash alike would otherwise evict
+ * each other on every list-sa), the strings, and their bytes in a flat array so that lookups compare bytes.
+ */
 class Interned {
-  readonly strings: (string | undefined)[] = new Array<string | undefined>(SLOTS).fill(undefined);
-  readonly lengths = new Int16Array(SLOTS).fill(-1);
-  readonly bytes = new Uint8Array(SLOTS * INTERN_MAX);
+  readonly strings: (string | undefined)[];
+  readonly lengths: Int16Array;
+  readonly bytes: Uint8Array;
+  /** Per pair of slots, the one to replace next: the one not hit last. */
+  readonly victims: Uint8Array;
+  constructor(
+    readonly slots: number,
+    readonly keys: boolean,
+  ) {
+    this.strings = new Array<string | undefined>(slots).fill(undefined);
+    this.lengths = new Int16Array(slots).fill(-1);
+    this.bytes = new Uint8Array(slots * INTERN_MAX);
+    this.victims = new Uint8Array(slots >> 1);
+  }
 }
-const names = new Interned();
-const texts = new Interned();
+const names = new Interned(4096, true);
+const texts = new Interned(1024, false);
+
+/** Whether `slot` of `t` holds the `len` bytes at `start`. */
+function holds(t: Interned, slot: number, buf: Uint8Array, start: number, len: number): boolean {
+  if (t.lengths[slot] !== len) return false;
+  const bytes = t.bytes;
+  const at = slot * INTERN_MAX;
+  for (let k = 0; k < len; k++) if (bytes[at + k] !== buf[start + k]) return false;
+  return true;
+}
 
 /** `len` must be at most INTERN_MAX. */
 function intern(t: Interned, buf: Uint8Array, start: number, len: number): string {
@@ -95,24 +120,28 @@ function intern(t: Interned, buf: Uint8Array, start: number, len: number): strin
     if (c >= 0x80) return Buffer.from(buf.buffer, buf.byteOffset + start, len).toString('utf8');
     h = (Math.imul(h, 31) + c) | 0;
   }
-  const slot = (h ^ (h >>> 10)) & (SLOTS - 1);
-  const at = slot * INTERN_MAX;
-  const bytes = t.bytes;
-  if (t.lengths[slot] === len) {
-    let k = 0;
-    while (k < len && bytes[at + k] === buf[start + k]) k++;
-    if (k === len) return t.strings[slot]!;
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+  const pair = (h ^ (h >>> 12)) & ((t.slots >> 1) - 1);
+  for (let way = 0; way < 2; way++) {
+    const slot = 2 * pair + way;
+    if (holds(t, slot, buf, start, len)) {
+      t.victims[pair] = 1 - way;
+      return t.strings[slot]!;
+    }
   }
-  const s = Buffer.from(buf.buffer, buf.byteOffset + start, len).toString('latin1');
+  const slot = 2 * pair + t.victims[pair]!;
+  t.victims[pair] = 1 - t.victims[pair]!;
+  const text = Buffer.from(buf.buffer, buf.byteOffset + start, len).toString('latin1');
+  const s = t.keys ? internalise(text) : text;
   t.strings[slot] = s;
   t.lengths[slot] = len;
-  bytes.set(buf.subarray(start, end), at);
+  t.bytes.set(buf.subarray(start, end), slot * INTERN_MAX);
   return s;
 }
 
-/** A key off the predicted path. Section keys are not interned: those are mostly one-offs (CHILD_SA names). */
-function readName(buf: Buffer, start: number, len: number, sectionKey: boolean): string {
-  return len <= INTERN_MAX && !sectionKey ? intern(names, buf, start, len) : buf.toString('utf8', start, start + len);
+/** A key off the predicted path. */
+function readName(buf: Buffer, start: number, len: number): string {
+  return len <= INTERN_MAX ? intern(names, buf, start, len) : buf.toString('utf8', start, start + len);
 }
 
 /**
@@ -129,9 +158,9 @@ export function decodeMessage(buf: Buffer, base = 0): ViciSection {
  * Buffer per value first): the typed calls use it. Same checks and errors as decodeMessage.
  */
 export function decodeMessagePlain(buf: Buffer, base = 0): PlainSection {
-  // When the whole message is ASCII (charon's always is, in practice), one native call makes it a string and
-  // each value is a slice of it (V8 copies short slices, shares long ones); otherwise utf8 per value.
-  return new Decoder(buf, base, isAscii(buf) ? new AsciiValues(buf.toString('latin1')) : new Utf8Values(buf)).decode() as PlainSection;
+  // When the whole message is ASCII (charon's always is, in practice), values are slices of its text;
+  // otherwise each is decoded as utf8 on its own.
+  return new Decoder(buf, base, isAscii(buf) ? new AsciiValues(buf) : new Utf8Values(buf)).decode() as PlainSection;
 }
 
 type AnySection = Record<string, ViciValue | PlainValue>;
@@ -155,12 +184,27 @@ class BufferValues implements ValueReader {
   }
 }
 
+/**
+ * Values of an all-ASCII message as slices of its latin1 text (V8 copies short slices, shares long ones),
+ * made a window at a time: the text of a whole 423 KiB message is a large object for V8, fresh pages from
+ * the kernel each time, and took ~0.35 ms to make against ~0.03 ms in 32 KiB windows.
+ */
 class AsciiValues implements ValueReader {
-  constructor(private readonly text: string) {}
+  private text = '';
+  /** Where `text` starts in the message. */
+  private from = 0;
+  constructor(private readonly buf: Buffer) {}
   read(i: number, len: number): string {
-    return this.text.slice(i, i + len);
+    let at = i - this.from;
+    if (at < 0 || at + len > this.text.length) {
+      this.from = i;
+      this.text = this.buf.toString('latin1', i, Math.min(this.buf.length, i + Math.max(TEXT_WINDOW, len)));
+      at = 0;
+    }
+    return this.text.slice(at, at + len);
   }
 }
+const TEXT_WINDOW = 32 * 1024;
 
 class Utf8Values implements ValueReader {
   constructor(private readonly buf: Buffer) {}
@@ -175,8 +219,9 @@ class Open {
   shape: Shape | undefined;
   /** While it follows the tree: where its values start on the value stack. */
   readonly start: number;
-  /** Once it is built key by key: the section. */
+  /** Once it is built key by key: the section, and how many keys it holds. */
   section: AnySection | undefined = undefined;
+  count = 0;
   /** Its wire order, kept once it holds an index-like key (see attachOrder). */
   order: string[] | undefined = undefined;
   constructor(
@@ -285,29 +330,43 @@ class Decoder {
   private key(type: number, start: number, len: number, at: number): string {
     const open = this.open;
     const shape = open.shape;
-    if (shape === undefined) {
-      const name = readName(this.buf, start, len, type === SECTION_START);
-      if (open.section![name] !== undefined) throw this.error(`duplicate key '${name}'`, at);
-      return name;
-    }
+    if (shape === undefined) return this.keyOffTree(open, start, len, at);
     const known = predict(shape, this.view, start, len);
     if (known !== undefined) {
       open.shape = known;
       return '';
     }
-    const name = readName(this.buf, start, len, type === SECTION_START);
+    const name = readName(this.buf, start, len);
     if (shape.has(name)) throw this.error(`duplicate key '${name}'`, at);
     // A new section key after a known one is most likely one of many (child-sas holds CHILD_SAs by name):
     // learning each would only churn the tree, so this section goes on key by key.
     const next = type === SECTION_START && shape.next !== undefined ? undefined : learn(shape, name, this.view, start, len);
-    if (next !== undefined) open.shape = next;
-    else this.leaveTree(open);
+    if (next !== undefined) {
+      open.shape = next;
+    } else {
+      this.leaveTree(open);
+      remember(this.opens.length, open.count++, name, this.view, start, len);
+    }
+    return name;
+  }
+
+  /** The key of a section built key by key: recalled from the last such section (see sections.ts) or read. */
+  private keyOffTree(open: Open, start: number, len: number, at: number): string {
+    const depth = this.opens.length;
+    const position = open.count++;
+    let name = recall(depth, position, this.view, start, len);
+    if (name === undefined) {
+      name = readName(this.buf, start, len);
+      remember(depth, position, name, this.view, start, len);
+    }
+    if (open.section![name] !== undefined) throw this.error(`duplicate key '${name}'`, at);
     return name;
   }
 
   /** Stops following the tree: builds what `open` holds so far, to go on key by key. */
   private leaveTree(open: Open): void {
     open.section = open.shape!.build(this.stack, open.start, false) as AnySection;
+    open.count = open.shape!.count;
     open.shape = undefined;
     this.top = open.start;
   }

@@ -52,6 +52,20 @@ export function isIndexKey(key: string): boolean {
   return Number(key) < 4294967295;
 }
 
+/** Where internalise puts keys: in dictionary mode (null prototype), so that no hidden class records them. */
+const scratch = Object.create(null) as Record<string, number>;
+
+/**
+ * `s` as V8's internalised copy, the form property names take: stores and lookups with it skip hashing it
+ * and probing V8's string table. Object keys come back internalised.
+ */
+export function internalise(s: string): string {
+  scratch[s] = 0;
+  const key = Object.keys(scratch)[0]!;
+  delete scratch[key];
+  return key;
+}
+
 type Builder = new (values: unknown[], start: number) => Section;
 
 /** The Shapes of sections at one depth. */
@@ -61,8 +75,19 @@ class Tree {
   builders = 0;
 }
 
+/** A key: its decoded name and its wire bytes, for byte compares (see isKey). */
+class Key {
+  constructor(
+    readonly name: string,
+    /** Its length in bytes on the wire. */
+    readonly length: number,
+    /** Its bytes as big-endian 32-bit words (see keyWords). */
+    readonly words: number[],
+  ) {}
+}
+
 /** A key at one position in a section, and the keys that followed it in sections that got this far. */
-export class Shape {
+export class Shape extends Key {
   /** The successor that matched last, tried first. */
   next: Shape | undefined = undefined;
   readonly successors: Shape[] = [];
@@ -75,12 +100,11 @@ export class Shape {
   constructor(
     readonly tree: Tree,
     private readonly parent: Shape | undefined,
-    readonly name: string,
-    /** The key's length in bytes on the wire. */
-    readonly length: number,
-    /** Its bytes as big-endian 32-bit words (see keyWords). */
-    readonly words: number[],
+    name: string,
+    length: number,
+    words: number[],
   ) {
+    super(name, length, words);
     this.count = parent === undefined ? 0 : parent.count + 1;
   }
 
@@ -131,12 +155,12 @@ function keyWords(view: DataView, start: number, len: number): number[] {
 }
 
 /**
- * Whether the `len` bytes at `start` are `shape`'s key. Word by word: a byte loop costs a bounds and a
+ * Whether the `len` bytes at `start` are `key`. Word by word: a byte loop costs a bounds and a
  * detached-buffer check per byte, and was the hottest part of decoding.
  */
-function isKey(shape: Shape, view: DataView, start: number, len: number): boolean {
-  if (shape.length !== len) return false;
-  const words = shape.words;
+function isKey(key: Key, view: DataView, start: number, len: number): boolean {
+  if (key.length !== len) return false;
+  const words = key.words;
   if (len < 4) {
     for (let k = 0; k < len; k++) if (view.getUint8(start + k) !== words[k]) return false;
     return true;
@@ -172,13 +196,34 @@ export function learn(shape: Shape, name: string, view: DataView, start: number,
     trees[trees.indexOf(tree)] = new Tree();
     return undefined;
   }
-  // Object keys come back internalised: V8 then finds them in its property caches without hashing them.
-  const internal = Object.keys({ [name]: 0 })[0] ?? name;
-  const next = new Shape(tree, shape, internal, len, keyWords(view, start, len));
+  const next = new Shape(tree, shape, internalise(name), len, keyWords(view, start, len));
   if (shape.successors.length < SHAPE_NEXT_MAX) shape.successors.push(next);
   else shape.successors[tree.shapes % SHAPE_NEXT_MAX] = next;
   shape.next = next;
   return next;
+}
+
+// Sections decoded key by key are mostly sections of sections keyed by name: list-sa's child-sas holds the
+// CHILD_SAs by name-uniqueid, list-conn's root the conns. charon lists them in the same order every time, so
+// each depth remembers the keys of its last such section by position, and a key is first compared with the
+// one at its position last time. (An interning table would do, but with 1000 names its random reads miss
+// the CPU caches, which the message just streamed through: ~0.3 us a key.) Bounded: SEQUENCE_MAX keys for
+// each of the first SEQUENCE_DEPTH_MAX depths.
+const SEQUENCE_MAX = 1024;
+const SEQUENCE_DEPTH_MAX = 4;
+const sequences: Key[][] = Array.from({ length: SEQUENCE_DEPTH_MAX }, () => []);
+
+/** The key of `len` bytes at `start` if it is the one at `position` of the last such section at `depth`. */
+export function recall(depth: number, position: number, view: DataView, start: number, len: number): string | undefined {
+  const key = sequences[depth]?.[position];
+  return key !== undefined && isKey(key, view, start, len) ? key.name : undefined;
+}
+
+/** Remembers `name`, whose bytes are the `len` at `start`, at `position` in sections at `depth`. */
+export function remember(depth: number, position: number, name: string, view: DataView, start: number, len: number): void {
+  const keys = sequences[depth];
+  if (keys === undefined || position >= SEQUENCE_MAX || len > SHAPE_NAME_MAX) return;
+  keys[position] = new Key(name, len, keyWords(view, start, len));
 }
 
 /**
