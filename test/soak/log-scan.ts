@@ -52,3 +52,30 @@ export function scanOutput(text: string, rules: ScanRules): ScanFinding[] {
   }
   return out;
 }
+
+interface AgentLine {
+  time: string;
+  msg: string;
+  tunnel?: string;
+  health?: string;
+  action?: string;
+}
+
+/**
+ * What the agent said about `tunnel` while a traffic-stopping fault (ESP blackhole, link cut) was held
+ * from `from` to `to` (ms): whether it noticed (a failing round, the tunnel down, or a repair on it: a
+ * sibling's IKE_SA restart re-creates it and discards its round in flight), and any round it called
+ * healthy although no traffic could pass (after `graceMs`, for a round that completed as the fault began).
+ */
+export function duringOutage(lines: readonly AgentLine[], tunnel: string, from: number, to: number, graceMs = 1000): { noticed: boolean; healthyRounds: string[] } {
+  let noticed = false;
+  const healthyRounds: string[] = [];
+  for (const l of lines) {
+    if (l.tunnel !== tunnel) continue;
+    const t = Date.parse(l.time);
+    if (t < from || t > to) continue;
+    if ((l.msg === 'probe round' && l.health === 'failing') || l.msg.startsWith(`tunnel ${tunnel} down: `) || l.action !== undefined) noticed = true;
+    if (l.msg === 'probe round' && l.health === 'healthy' && t > from + graceMs) healthyRounds.push(l.time);
+  }
+  return { noticed, healthyRounds };
+}

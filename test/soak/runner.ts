@@ -18,7 +18,7 @@ import { startLab, type Lab } from '../lab/lab.js';
 import { tcpCheck } from '../lab/net-check.js';
 import { waitFor } from '../lab/wait.js';
 import { boundsFor, dampedAllowanceMs, failingRoundMs, MARGIN_MS, type Bound } from './bounds.js';
-import { scanOutput, type ScanRules } from './log-scan.js';
+import { duringOutage, scanOutput, type ScanRules } from './log-scan.js';
 import { formatRss, formatTable, rssSegments, summarize, type FaultRecord, type Recovery, type RssSample, type RssSegment } from './report.js';
 import { buildSchedule, describeFault, type Fault, type FaultKind, type SoakMode } from './schedule.js';
 
@@ -335,16 +335,17 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       case 'link-cut': {
         if (f.kind === 'esp-blackhole') await lab.blackholeEsp();
         else await lab.cutLink();
+        const heldFrom = Date.now();
         await delay(f.holdMs!);
         if (f.kind === 'esp-blackhole') await lab.healEsp();
         else await lab.restoreLink();
         rec.refAt = Date.now();
-        // A fault held longer than one interval plus a failing round must have been noticed.
-        if (f.holdMs! > tuning.probeIntervalMs + failingRoundMs(tuning) + MARGIN_MS) {
-          for (const t of tunnels) {
-            if (!agent.logs.slice(dampFrom).some((l) => l.tunnel === t && l.msg === 'probe round' && l.health === 'failing')) {
-              rec.violations.push(`${t}: ${f.kind} held ${fmt(f.holdMs!)} but its probes never reported failing`);
-            }
+        for (const t of tunnels) {
+          const seen = duringOutage(agent.logs.slice(dampFrom), t, heldFrom, rec.refAt);
+          if (seen.healthyRounds.length) rec.violations.push(`${t}: probes called it healthy during the ${f.kind} (${seen.healthyRounds.join(', ')})`);
+          // Held longer than one interval plus a failing round, it must have been noticed.
+          if (!seen.noticed && f.holdMs! > tuning.probeIntervalMs + failingRoundMs(tuning) + MARGIN_MS) {
+            rec.violations.push(`${t}: ${f.kind} held ${fmt(f.holdMs!)} and the agent never noticed (no failing round, no down, no repair)`);
           }
         }
         await probeRecoveries(rec, bound, rec.refAt, agent.logs.length, dampFrom);

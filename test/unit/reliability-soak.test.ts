@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/agent/config.js';
 import { boundsFor, dampedAllowanceMs, failingRoundMs } from '../soak/bounds.js';
-import { scanOutput } from '../soak/log-scan.js';
+import { duringOutage, scanOutput } from '../soak/log-scan.js';
 import { createRng } from '../soak/prng.js';
 import { formatTable, percentile, RSS_WARMUP_MS, rssSegments, summarize, type FaultRecord, type RssSample } from '../soak/report.js';
 import { buildSchedule, FAULT_KINDS, HOLDS } from '../soak/schedule.js';
@@ -192,5 +192,35 @@ describe('soak: output scan', () => {
     const whys = scanOutput(text, ok).map((f) => f.why);
     assert.equal(whys.length, 6, whys.join('; '));
     assert.equal(scanOutput(line({ level: 50, msg: 'reload rejected, keeping the running configuration: bad' }), { expectReloadRejected: true }).length, 0);
+  });
+});
+
+describe('soak: what the agent said during an outage', () => {
+  const at = (s: number) => new Date(Date.UTC(2026, 10, 27, 2, 24, s)).toISOString();
+  const from = Date.parse(at(2));
+  const to = Date.parse(at(15));
+
+  it('seed 7, fault #146 (regression): a tunnel re-created by a sibling IKE_SA restart counts as noticed', () => {
+    // ESP blackholed 02:24:02-02:24:15. 140 escalated to IKE_SA restarts every ~4 s; each tore down 142,
+    // which the agent re-initiated, discarding 142's failing round in flight; that round came at 15.8.
+    const lines = [
+      { time: at(7.27), tunnel: 'ikev2-vpn-140', msg: 'probe round', health: 'failing' },
+      { time: at(7.43), tunnel: 'ikev2-vpn-140', msg: 'tunnel ikev2-vpn-140: restart-ike ok', action: 'restart-ike' },
+      { time: at(7.67), tunnel: 'ikev2-vpn-142', msg: 'tunnel ikev2-vpn-142 down: no CHILD_SA installed' },
+      { time: at(7.71), tunnel: 'ikev2-vpn-142', msg: 'tunnel ikev2-vpn-142: initiate ok', action: 'initiate' },
+      { time: at(15.84), tunnel: 'ikev2-vpn-142', msg: 'probe round', health: 'failing' },
+    ];
+    assert.deepEqual(duringOutage(lines, 'ikev2-vpn-142', from, to), { noticed: true, healthyRounds: [] });
+    assert.deepEqual(duringOutage(lines, 'ikev2-vpn-140', from, to), { noticed: true, healthyRounds: [] });
+    assert.equal(duringOutage(lines.slice(0, 2), 'ikev2-vpn-142', from, to).noticed, false, 'a tunnel nothing was said about');
+  });
+
+  it('a healthy round while no traffic can pass is reported, except one that completed as the fault began', () => {
+    const lines = [
+      { time: at(2.2), tunnel: 'a', msg: 'probe round', health: 'healthy' },
+      { time: at(9), tunnel: 'a', msg: 'probe round', health: 'healthy' },
+      { time: at(16), tunnel: 'a', msg: 'probe round', health: 'healthy' },
+    ];
+    assert.deepEqual(duringOutage(lines, 'a', from, to).healthyRounds, [at(9)]);
   });
 });
