@@ -129,7 +129,10 @@ describe('agent: event-driven repair (swanctl front end)', () => {
     const ms = performance.now() - t0;
     assert.ok(ms < 10_000, `all back ${ms.toFixed(0)} ms after charon started`);
     const resynced = agent.actions(lostAt).filter((l) => l.action === 'initiate' && l['result'] === 'ok');
-    assert.equal(resynced.length, lab.children.length, 'one initiate per tunnel after resync');
+    // At least one per tunnel (a loaded machine may see a tunnel drop again and be re-initiated);
+    // allBack() above already proved exactly one CHILD_SA per tunnel in the end.
+    assert.ok(resynced.length >= lab.children.length, `${resynced.length} initiates after resync`);
+    assert.deepEqual([...new Set(resynced.map((l) => l.tunnel))].sort(), [...lab.children].sort(), 'every tunnel initiated after resync');
     assert.ok(resynced.every((l) => l.reason === 'resync' || l.reason === 'retry'));
   });
 });
