@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import path from 'node:path';
-import { ROOT } from './build.js';
+import { ROOT, sourceState } from './build.js';
 
 export type Verdict = 'met' | 'MISSED' | 'info' | 'skipped';
 
@@ -54,7 +54,7 @@ export function formatTable(title: string, rows: readonly Row[]): string {
     r.metric,
     cell(r.agent, r.unit),
     r.anchor === null ? '—' : `${cell(r.anchor, r.unit)}${r.anchorLabel ? ` (${r.anchorLabel})` : ''}`,
-    r.ratio === null ? '—' : `${r.ratio.toFixed(r.ratio >= 100 ? 0 : 2)}x`,
+    r.ratio === null ? '—' : `${r.ratio >= 100 ? r.ratio.toFixed(0) : r.ratio >= 0.01 ? r.ratio.toFixed(2) : r.ratio.toPrecision(2)}x`,
     r.target || '—',
     r.verdict === 'info' ? '—' : r.verdict,
   ]);
@@ -72,6 +72,7 @@ export interface Machine {
   strongswan: string;
   memGiB: number;
   loadavg: number[];
+  source: { commit: string; dirtySrc: string[] };
 }
 
 export function machine(): Machine {
@@ -97,6 +98,7 @@ export function machine(): Machine {
     strongswan: strongswan.split('\n')[0] ?? strongswan,
     memGiB: Math.round(totalmem() / 2 ** 30),
     loadavg: loadavg().map((x) => Math.round(x * 100) / 100),
+    source: sourceState(),
   };
 }
 
