@@ -11,16 +11,18 @@
 //   --json            print one JSON line (what --procs reads from its children)
 //
 // Data: the ~423 KiB charon-shaped list-sa event with 1000 CHILD_SAs (bench/vici-data.ts, the target's
-// message) and, as a check on real bytes, every message charon sent in the recorded fixtures/vici/*.jsonl
-// (small messages: there, per-call costs dominate).
+// message); the same with new CHILD_SA names on every call ("cold": the decoder recalls names from the last
+// list-sa, as the agent's periodic list-sas repeat them, and here it cannot); and, as a check on real bytes,
+// every message charon sent in the recorded fixtures/vici/*.jsonl (small messages: per-call costs dominate).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parsePacket } from '../src/vici/packet.js';
+import { PacketType } from '../src/vici/constants.js';
+import { encodePacket, parsePacket, type RawPacket } from '../src/vici/packet.js';
 import * as current from '../src/vici/message.js';
-import { listSaFrame } from './vici-data.js';
+import { ikeSa, listSaFrame } from './vici-data.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -84,8 +86,25 @@ function fixturePayloads(): Buffer[] {
   return out;
 }
 
+/** list-sa frames whose 1000 CHILD_SAs have other names (keys) in each. */
+function renamedListSas(variants: number): RawPacket[] {
+  const out: RawPacket[] = [];
+  for (let v = 0; v < variants; v++) {
+    const msg = ikeSa('ikev2-vpn', 1, 1000) as Record<string, Record<string, unknown>>;
+    const ike = msg['ikev2-vpn']!;
+    const kids: Record<string, unknown> = {};
+    for (const [name, child] of Object.entries(ike['child-sas'] as Record<string, unknown>)) kids[`${name}-v${v}`] = child;
+    ike['child-sas'] = kids;
+    out.push(parsePacket(encodePacket(PacketType.EVENT, 'list-sa', msg).subarray(4)));
+  }
+  return out;
+}
+
 function cases(impls: Impl[]): Case[] {
   const big = parsePacket(listSaFrame(1000).subarray(4));
+  const renamed = renamedListSas(8);
+  let next = 0;
+  const cold = () => renamed[next++ % renamed.length]!;
   const small = fixturePayloads();
   const smallBytes = small.reduce((a, b) => a + b.length, 0);
   const out: Case[] = [];
@@ -94,6 +113,8 @@ function cases(impls: Impl[]): Case[] {
     out.push(
       { name: `${impl.label} buffer list-sa`, bytes: big.payload.length, run: () => decodeMessage(big.payload, big.payloadOffset) },
       { name: `${impl.label} text   list-sa`, bytes: big.payload.length, run: () => decodeMessagePlain(big.payload, big.payloadOffset) },
+      { name: `${impl.label} buffer list-sa cold`, bytes: renamed[0]!.payload.length, run: () => decodeMessage(cold().payload) },
+      { name: `${impl.label} text   list-sa cold`, bytes: renamed[0]!.payload.length, run: () => decodeMessagePlain(cold().payload) },
       { name: `${impl.label} buffer fixtures`, bytes: smallBytes, run: () => small.forEach((p) => decodeMessage(p)) },
       { name: `${impl.label} text   fixtures`, bytes: smallBytes, run: () => small.forEach((p) => decodeMessagePlain(p)) },
     );

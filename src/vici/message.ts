@@ -330,7 +330,7 @@ class Decoder {
   private key(type: number, start: number, len: number, at: number): string {
     const open = this.open;
     const shape = open.shape;
-    if (shape === undefined) return this.keyOffTree(open, start, len, at);
+    if (shape === undefined) return this.keyOffTree(type, open, start, len, at);
     const known = predict(shape, this.view, start, len);
     if (known !== undefined) {
       open.shape = known;
@@ -345,19 +345,23 @@ class Decoder {
       open.shape = next;
     } else {
       this.leaveTree(open);
-      remember(this.opens.length, open.count++, name, this.view, start, len);
+      if (type === SECTION_START) remember(this.opens.length, open.count, name, this.view, start, len);
+      open.count++;
     }
     return name;
   }
 
-  /** The key of a section built key by key: recalled from the last such section (see sections.ts) or read. */
-  private keyOffTree(open: Open, start: number, len: number, at: number): string {
+  /**
+   * The key of a section built key by key: recalled from the last such section (see sections.ts) or read.
+   * Only section keys are remembered: sections of sections are what is decoded key by key at length.
+   */
+  private keyOffTree(type: number, open: Open, start: number, len: number, at: number): string {
     const depth = this.opens.length;
     const position = open.count++;
     let name = recall(depth, position, this.view, start, len);
     if (name === undefined) {
       name = readName(this.buf, start, len);
-      remember(depth, position, name, this.view, start, len);
+      if (type === SECTION_START) remember(depth, position, name, this.view, start, len);
     }
     if (open.section![name] !== undefined) throw this.error(`duplicate key '${name}'`, at);
     return name;

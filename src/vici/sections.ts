@@ -20,12 +20,12 @@
 // built key by key.
 
 const SHAPE_NEXT_MAX = 16;
-const SHAPE_NODES_MAX = 4096;
+const SHAPE_NODES_MAX = 1024;
 const SHAPE_NAME_MAX = 64;
 const SHAPE_KEYS_MAX = 64;
 const SHAPE_DEPTH_MAX = 8;
 const BUILD_AFTER = 8;
-const BUILDERS_MAX = 64;
+const BUILDERS_MAX = 32;
 
 export type Section = Record<string, unknown>;
 
