@@ -15,7 +15,7 @@
 import { Buffer, isAscii } from 'node:buffer';
 import { ElementType, VICI_DEPTH_MAX, VICI_MESSAGE_SIZE_MAX, VICI_NAME_MAX, VICI_VALUE_MAX } from './constants.js';
 import { ViciDecodeError, ViciEncodeError } from './errors.js';
-import { internalise, isIndexKey, learn, predict, recall, remember, rootShape, SECTION_PROTOTYPE, SectionCtor, type Shape } from './sections.js';
+import { internalise, isIndexKey, learn, predict, restartSequences, rootShape, SECTION_PROTOTYPE, SectionCtor, type Shape } from './sections.js';
 
 export type ViciValue = Buffer | Buffer[] | ViciSection;
 export interface ViciSection {
@@ -219,9 +219,8 @@ class Open {
   shape: Shape | undefined;
   /** While it follows the tree: where its values start on the value stack. */
   readonly start: number;
-  /** Once it is built key by key: the section, and how many keys it holds. */
+  /** Once it is built key by key: the section. */
   section: AnySection | undefined = undefined;
-  count = 0;
   /** Its wire order, kept once it holds an index-like key (see attachOrder). */
   order: string[] | undefined = undefined;
   constructor(
@@ -254,6 +253,9 @@ class Decoder {
   /** Where the open list goes: a slot on the stack, or (-1) the key `listName` of a section built key by key. */
   private listSlot = -1;
   private listName = '';
+  /** Section keys of sections built key by key, by depth: remembered ones, and how many this message had. */
+  private readonly sequences = restartSequences();
+  private readonly positions = this.sequences.map(() => 0);
 
   constructor(
     private readonly buf: Buffer,
@@ -345,32 +347,43 @@ class Decoder {
       open.shape = next;
     } else {
       this.leaveTree(open);
-      if (type === SECTION_START) remember(this.opens.length, open.count, name, this.view, start, len);
-      open.count++;
+      const depth = this.opens.length;
+      if (type === SECTION_START) this.sequences[depth]?.remember(this.nextPosition(depth), name, this.view, start, len);
     }
     return name;
   }
 
   /**
-   * The key of a section built key by key: recalled from the last such section (see sections.ts) or read.
-   * Only section keys are remembered: sections of sections are what is decoded key by key at length.
+   * The key of a section built key by key; a section key recalled from the last message if it can be (see
+   * Sequence in sections.ts), else read.
    */
   private keyOffTree(type: number, open: Open, start: number, len: number, at: number): string {
     const depth = this.opens.length;
-    const position = open.count++;
-    let name = recall(depth, position, this.view, start, len);
-    if (name === undefined) {
+    const sequence = type === SECTION_START ? this.sequences[depth] : undefined;
+    let name: string | undefined;
+    if (sequence !== undefined) {
+      const position = this.nextPosition(depth);
+      name = sequence.recall(position, this.view, start, len);
+      if (name === undefined) {
+        name = readName(this.buf, start, len);
+        sequence.remember(position, name, this.view, start, len);
+      }
+    } else {
       name = readName(this.buf, start, len);
-      if (type === SECTION_START) remember(depth, position, name, this.view, start, len);
     }
     if (open.section![name] !== undefined) throw this.error(`duplicate key '${name}'`, at);
     return name;
   }
 
+  private nextPosition(depth: number): number {
+    const position = this.positions[depth]!;
+    this.positions[depth] = position + 1;
+    return position;
+  }
+
   /** Stops following the tree: builds what `open` holds so far, to go on key by key. */
   private leaveTree(open: Open): void {
     open.section = open.shape!.build(this.stack, open.start, false) as AnySection;
-    open.count = open.shape!.count;
     open.shape = undefined;
     this.top = open.start;
   }

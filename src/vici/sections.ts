@@ -205,25 +205,53 @@ export function learn(shape: Shape, name: string, view: DataView, start: number,
 
 // Sections decoded key by key are mostly sections of sections keyed by name: list-sa's child-sas holds the
 // CHILD_SAs by name-uniqueid, list-conn's root the conns. charon lists them in the same order every time, so
-// each depth remembers the keys of its last such section by position, and a key is first compared with the
-// one at its position last time. (An interning table would do, but with 1000 names its random reads miss
-// the CPU caches, which the message just streamed through: ~0.3 us a key.) Bounded: SEQUENCE_MAX keys for
-// each of the first SEQUENCE_DEPTH_MAX depths.
+// each depth remembers the section keys of its key-by-key sections in the last message, by position (counted
+// across the message), and a key is first compared with the one at its position last time. A rekey removes a
+// CHILD_SA from the middle and appends its successor: a key that does not match is looked for up to
+// RESYNC_MAX positions further, and a match there shifts the positions that follow. (An interning table
+// would do without order, but with 1000 names its random reads miss the CPU caches, which the message just
+// streamed through: ~0.3 us a key.) Bounded: SEQUENCE_MAX keys for each of the first SEQUENCE_DEPTH_MAX depths.
 const SEQUENCE_MAX = 1024;
 const SEQUENCE_DEPTH_MAX = 4;
-const sequences: Key[][] = Array.from({ length: SEQUENCE_DEPTH_MAX }, () => []);
+const RESYNC_MAX = 4;
 
-/** The key of `len` bytes at `start` if it is the one at `position` of the last such section at `depth`. */
-export function recall(depth: number, position: number, view: DataView, start: number, len: number): string | undefined {
-  const key = sequences[depth]?.[position];
-  return key !== undefined && isKey(key, view, start, len) ? key.name : undefined;
+/** The section keys remembered at one depth, by position. */
+export class Sequence {
+  private readonly keys: (Key | undefined)[] = [];
+  /** How far this message's positions are behind the last one's (keys it no longer has). */
+  private shift = 0;
+
+  /** Starts a message: its positions count from 0 again. */
+  restart(): void {
+    this.shift = 0;
+  }
+
+  /** The name of the key of `len` bytes at `start`, if it is the one remembered at `position` or just after. */
+  recall(position: number, view: DataView, start: number, len: number): string | undefined {
+    for (let skip = 0; skip <= RESYNC_MAX; skip++) {
+      const key = this.keys[position + this.shift + skip];
+      if (key !== undefined && isKey(key, view, start, len)) {
+        // Positions before position + shift are this message's own keys already: nothing read again is lost.
+        this.shift += skip;
+        this.keys[position] = key;
+        return key.name;
+      }
+    }
+    return undefined;
+  }
+
+  /** Remembers `name`, whose bytes are the `len` at `start`, at `position`. */
+  remember(position: number, name: string, view: DataView, start: number, len: number): void {
+    if (position < SEQUENCE_MAX && len <= SHAPE_NAME_MAX) this.keys[position] = new Key(name, len, keyWords(view, start, len));
+  }
 }
 
-/** Remembers `name`, whose bytes are the `len` at `start`, at `position` in sections at `depth`. */
-export function remember(depth: number, position: number, name: string, view: DataView, start: number, len: number): void {
-  const keys = sequences[depth];
-  if (keys === undefined || position >= SEQUENCE_MAX || len > SHAPE_NAME_MAX) return;
-  keys[position] = new Key(name, len, keyWords(view, start, len));
+const sequences: Sequence[] = Array.from({ length: SEQUENCE_DEPTH_MAX }, () => new Sequence());
+
+/** The sequences of section keys by depth, restarted for a new message (deeper sections have none). */
+export function restartSequences(): readonly Sequence[] {
+  for (const sequence of sequences) sequence.restart();
+  return sequences;
 }
 
 /**
