@@ -15,12 +15,12 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { startLab, type Lab } from '../test/lab/lab.js';
 import { run } from '../test/lab/proc.js';
 import { nsPids } from '../test/lab/teardown.js';
 import { agentConfig, startBenchAgent, type BenchAgent } from './lib/agent.js';
-import { AGENT_MAIN, buildAgent } from './lib/build.js';
+import { buildAgent, built } from './lib/build.js';
 import { dbg, isMain, parseBenchArgs, requireRoot, round, sleep, type BenchOptions } from './lib/common.js';
 import { commOf, cpuSeconds, statusKb } from './lib/procstat.js';
 import { machine, printResult, progress, row, verdict, writeResult, type BenchResult, type Row } from './lib/report.js';
@@ -105,7 +105,7 @@ async function bashRound(lab: Lab, ips: string[]): Promise<{ cpuS: number; wallS
 }
 
 async function probeRound(lab: Lab, targets: { kind: 'icmp' | 'tcp'; host: string; port?: number }[], rounds: number): Promise<LaneResult['round']> {
-  const req = { targets, source: lab.leftInsideAddr, timeoutMs: DEFAULT_TIMEOUT_MS, rounds, singleRounds: 5 };
+  const req = { targets, source: lab.leftInsideAddr, timeoutMs: DEFAULT_TIMEOUT_MS, rounds, singleRounds: 5, poolModule: built().url('probes/pool.js') };
   const file = path.join(lab.dir, `probe-round-${targets[0]?.kind ?? 'x'}.json`);
   writeFileSync(file, JSON.stringify(req));
   // `ip netns exec` keeps our working directory, so `--import tsx` resolves from the repository.
@@ -125,7 +125,7 @@ async function rssAfterImport(what: string | undefined): Promise<number> {
 async function moduleCost(): Promise<Record<string, number>> {
   const out: Record<string, number> = { 'node alone': await rssAfterImport(undefined) };
   for (const dep of ['zod', 'prom-client', 'nodemailer', 'pino', 'yaml', 'eventemitter3', 'raw-socket']) out[dep] = await rssAfterImport(dep);
-  out['the agent (dist/cli/run.js and all it imports)'] = await rssAfterImport(pathToFileURL(path.join(path.dirname(AGENT_MAIN), 'run.js')).href);
+  out['the agent (dist/cli/run.js and all it imports)'] = await rssAfterImport(built().url('cli/run.js'));
   return out;
 }
 

@@ -14,13 +14,11 @@
 // The agent's own event -> initiate latency is measured in-process (see eventToInitiate) and, as a cross-check,
 // derived from its log (ms resolution).
 import { pino } from 'pino';
-import { Agent } from '../src/agent/agent.js';
-import { parseConfig } from '../src/agent/config.js';
-import { runProbe } from '../src/probes/index.js';
-import { ViciClient } from '../src/vici/index.js';
+import type { Agent } from '../src/agent/agent.js';
+import type { ViciClient } from '../src/vici/index.js';
 import { startLab, type Lab } from '../test/lab/lab.js';
 import { agentConfig, logTime, startBenchAgent, type BenchAgent, type LogLine } from './lib/agent.js';
-import { buildAgent } from './lib/build.js';
+import { buildAgent, loadBuilt } from './lib/build.js';
 import { dbg, isMain, parseBenchArgs, requireRoot, round, within, type BenchOptions } from './lib/common.js';
 import { machine, printResult, progress, row, verdict, writeResult, type BenchResult, type Row } from './lib/report.js';
 import { summarize, type Summary } from './lib/stats.js';
@@ -81,6 +79,7 @@ function logDerived(logs: LogLine[], from: number, child: string, t0Epoch: numbe
  * client is the one the agent is built with; nothing in src/ changes). Peer deletes a CHILD_SA, children in turn.
  */
 async function eventToInitiate(lab: Lab, worker: Worker, right: ViciClient, n: number) {
+  const { Agent, ViciClient, parseConfig, runProbe } = await loadBuilt();
   const cfg = parseConfig(
     JSON.stringify({ vici: { socket: lab.left.viciUri }, tunnels: lab.children.map((c) => ({ child: c })), metrics: { enabled: false } }),
     'in-process',
@@ -270,6 +269,7 @@ export async function runRecovery(o: BenchOptions): Promise<BenchResult> {
     raw['agentLogSample'] = allLogs[0]?.filter((l) => l.msg !== 'probe round').slice(0, 400);
 
     progress(`recovery: event -> initiate inside the agent process, ${nInProcess} trials`);
+    const { ViciClient } = await loadBuilt();
     right = new ViciClient({ uri: aLab.right.viciUri });
     await right.connect();
     inProcess = await eventToInitiate(aLab, agentW, right, nInProcess);

@@ -16,11 +16,11 @@
 // log lines) is set on purpose to (k + 0.5) / n of the interval for trial k of n (stratified), so n trials
 // cover the interval evenly instead of waiting for luck; the worst case (a fault just after a round) is computed.
 import { readFileSync } from 'node:fs';
-import { ViciClient } from '../src/vici/index.js';
+import type { ViciClient } from '../src/vici/index.js';
 import { startLab, type Lab } from '../test/lab/lab.js';
 import { run } from '../test/lab/proc.js';
 import { agentConfig, logTime, startBenchAgent, type BenchAgent } from './lib/agent.js';
-import { buildAgent } from './lib/build.js';
+import { buildAgent, loadBuilt } from './lib/build.js';
 import { dbg, isMain, parseBenchArgs, requireRoot, round, sleep, type BenchOptions } from './lib/common.js';
 import { machine, printResult, progress, row, verdict, writeResult, type BenchResult, type Row } from './lib/report.js';
 import { summarize } from './lib/stats.js';
@@ -102,6 +102,7 @@ function actionsSince(agent: BenchAgent, from: number, tunnel?: string): string[
 }
 
 async function withAgentLab<T>(name: string, intervalS: number, fn: (lab: Lab, agent: BenchAgent, w: Worker, vici: ViciClient) => Promise<T>): Promise<T> {
+  const { ViciClient } = await loadBuilt();
   const lab = await startLab({ initiate: true });
   let agent: BenchAgent | undefined;
   let w: Worker | undefined;
@@ -184,6 +185,7 @@ interface DpdFigures {
 
 /** A lab with DPD and no agent: the blackhole window (optional), then `n` dead peers. */
 async function dpdLane(o: { dpdDelayS: number; retransmit?: { tries: number; timeoutSec: number; base: number }; windowS?: number; n: number; watchS: number }): Promise<DpdFigures> {
+  const { ViciClient } = await loadBuilt();
   const lab = await startLab({ initiate: true, dpdDelaySec: o.dpdDelayS, dpdAction: 'restart', ...(o.retransmit ? { retransmit: o.retransmit } : {}) });
   const vici = new ViciClient({ uri: lab.left.viciUri, reconnect: { baseMs: 50, capMs: 500 } });
   let w: Worker | undefined;

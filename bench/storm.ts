@@ -4,10 +4,9 @@
 // The agent runs with vici.max_concurrent_initiates 4 (the default) and other values; each storm counts the
 // agent's initiate errors and timeouts (its own concurrency against charon's workers, strongSwan #2776) and
 // watches charon's answers: a list-sas every 100 ms whose slowest reply says whether charon was ever wedged.
-import { ViciClient } from '../src/vici/index.js';
 import { startLab, type Lab } from '../test/lab/lab.js';
 import { agentConfig, logTime, startBenchAgent, type BenchAgent } from './lib/agent.js';
-import { buildAgent } from './lib/build.js';
+import { buildAgent, loadBuilt } from './lib/build.js';
 import { dbg, isMain, parseBenchArgs, requireRoot, round, sleep, type BenchOptions } from './lib/common.js';
 import { machine, printResult, progress, row, verdict, writeResult, type BenchResult, type Row } from './lib/report.js';
 import { summarize } from './lib/stats.js';
@@ -44,6 +43,7 @@ async function storm(lab: Lab, variant: string, agent?: BenchAgent): Promise<Sto
   const t0Epoch = Date.now();
   await lab.startLocalCharon();
   const startMs = performance.now() - t0;
+  const { ViciClient } = await loadBuilt();
   const vici = new ViciClient({ uri: lab.left.viciUri, reconnect: false, commandTimeoutMs: 60_000 });
   const res: Storm = { variant, startMs, installed: 0, duplicates: 0, ikeSas: 0, slowestPollMs: 0 };
   try {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Lab } from '../../test/lab/lab.js';
 import { waitFor } from '../../test/lab/wait.js';
-import { AGENT_MAIN } from './build.js';
+import { built } from './build.js';
 
 export interface LogLine {
   level: number;
@@ -57,7 +57,7 @@ function nodePidOf(pid: number): number {
 export async function startBenchAgent(lab: Lab, cfg: object, name = 'agent'): Promise<BenchAgent> {
   const configPath = join(lab.dir, `${name}.yaml`);
   writeFileSync(configPath, stringify(cfg));
-  const proc = lab.spawnIn('left', [process.execPath, AGENT_MAIN, 'run', '--config', configPath]);
+  const proc = lab.spawnIn('left', [process.execPath, built().main, 'run', '--config', configPath]);
   const logs: LogLine[] = [];
   let partial = '';
   let stderr = '';

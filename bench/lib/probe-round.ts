@@ -1,7 +1,6 @@
 // One probe round over many targets with the product's pool (src/probes/pool.ts probeAll), run inside a lab
 // namespace: node --import tsx bench/lib/probe-round.ts REQUEST.json  ->  one JSON line of results.
 import { readFileSync } from 'node:fs';
-import { probeAll } from '../../src/probes/pool.js';
 import type { ProbeTarget } from '../../src/probes/types.js';
 
 interface Req {
@@ -11,10 +10,13 @@ interface Req {
   rounds: number;
   /** the anchor: the same call over only the first target */
   singleRounds: number;
+  /** file URL of the build's probes/pool.js */
+  poolModule: string;
 }
 
 async function main(): Promise<void> {
   const req = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as Req;
+  const { probeAll } = (await import(req.poolModule)) as typeof import('../../src/probes/pool.js');
   const opts = { timeoutMs: req.timeoutMs, sourceAddr: req.source };
   const single: number[] = [];
   const many: { ms: number; ok: number; refused: number; failed: number; errors: Record<string, number> }[] = [];

@@ -72,7 +72,7 @@ export interface Machine {
   strongswan: string;
   memGiB: number;
   loadavg: number[];
-  source: { commit: string; dirtySrc: string[] };
+  source: { commit: string; source: string; dirtySrc: string[] };
 }
 
 export function machine(): Machine {

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../../test/lab/lab.js';
+import { built } from './build.js';
 import type { RecoveryRequest, RecoveryResult, WatchRequest, WatchResult, WorkerInit } from './worker.js';
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'worker.ts');
@@ -20,6 +21,7 @@ export async function startWorker(lab: Lab): Promise<Worker> {
     rightVici: lab.right.viciUri,
     src: lab.leftInsideAddr,
     targets: lab.targets.map((t) => ({ child: t.child, host: t.host, port: t.port })),
+    viciModule: built().url('vici/index.js'),
   };
   const proc = lab.spawnIn('left', [process.execPath, '--import', 'tsx', WORKER, JSON.stringify(init)]);
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();

@@ -11,7 +11,6 @@
 // moment the command leaves, not ~20 ms of process start earlier.
 import net from 'node:net';
 import { createInterface } from 'node:readline';
-import { ViciClient } from '../../src/vici/index.js';
 
 export interface WorkerInit {
   leftVici: string;
@@ -19,6 +18,8 @@ export interface WorkerInit {
   /** the tunnel's inside source address on the left (the local traffic selector) */
   src: string;
   targets: { child: string; host: string; port: number }[];
+  /** file URL of the benchmark build's vici/index.js: the product's client, from the run's snapshot */
+  viciModule: string;
 }
 
 export type FaultKind = 'peer-delete-child' | 'peer-delete-ike' | 'local-terminate-child';
@@ -122,6 +123,7 @@ function firstPass(host: string, port: number, src: string, o: { spacingMs: numb
 
 async function main(): Promise<void> {
   const init = JSON.parse(process.argv[2] ?? '{}') as WorkerInit;
+  const { ViciClient } = (await import(init.viciModule)) as typeof import('../../src/vici/index.js');
   const left = new ViciClient({ uri: init.leftVici, reconnect: { baseMs: 20, capMs: 200 } });
   const right = new ViciClient({ uri: init.rightVici, reconnect: { baseMs: 20, capMs: 200 } });
   await left.connect();
