@@ -144,6 +144,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   const scanned = new Map<RunningAgent, number>();
   const secretsChecked: SecretCheck[] = [];
   const served: Array<[string, string]> = [];
+  const stoppedBySchedule = new Set<RunningAgent>();
   let agent!: RunningAgent;
   let watch: Watcher | undefined;
   let currentFault = -1;
@@ -412,10 +413,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
           if (acted.length) rec.violations.push(`${x}: disabled, yet the agent acted: ${acted.map((l) => l.action).join(', ')}`);
           agent.writeConfig(baseCfg);
           const fromUp = w.events.length;
+          // Taken before the signal: the agent may damp the tunnel within milliseconds of the reload.
+          const dampFromReload = agent.logs.length;
           const t1 = performance.now();
           rec.refAt = Date.now();
           await reloaded('reload enabling it again');
-          const dampFromReload = agent.logs.length;
           await waitFor(() => w.events.slice(fromUp).find((e) => e.e.up && childNamesOf(e.e).includes(x)), { timeoutMs: bound.ms + damping + 20_000, intervalMs: 10, what: `${x} up` }).then(
             (up) => {
               const isDamped = damped(rec, agent, x, dampFromReload);
@@ -445,6 +447,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       }
       case 'agent-restart': {
         const old = agent;
+        stoppedBySchedule.add(old);
         const code = await stopAgent(old);
         if (code !== 0) rec.violations.push(`agent exited ${code} on SIGTERM (expected 0)`);
         const t1 = Date.now();
@@ -493,7 +496,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
         rec.violations.push(`fault step failed: ${(err as Error).message.split('\n')[0]}`);
       }
       if (!alive(agent)) {
-        rec.violations.push(`agent process died (exit ${agent.proc.exitCode ?? agent.proc.signalCode}) outside a scheduled restart`);
+        // (An agent the schedule stopped whose successor failed to start has that failure recorded already.)
+        if (!stoppedBySchedule.has(agent)) rec.violations.push(`agent process died (exit ${agent.proc.exitCode ?? agent.proc.signalCode}) outside a scheduled restart`);
       } else {
         // Healthy at steady state means a round that completed after the recovery was measured.
         await steady(rec, agent.logs.length, 30_000);
