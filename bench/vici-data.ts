@@ -71,3 +71,20 @@ export function ikeSa(name: string, id: number, children: number): Record<string
 export function listSaFrame(children: number, name = 'ikev2-vpn', id = 1): Buffer {
   return encodePacket(PacketType.EVENT, 'list-sa', ikeSa(name, id, children));
 }
+
+/**
+ * `variants` list-sa EVENT frames like listSaFrame(children), whose CHILD_SAs are keyed by other names in
+ * each: decoding them in turn, the decoder cannot recall any name from the frame before.
+ */
+export function renamedListSaFrames(children: number, variants: number): Buffer[] {
+  const frames: Buffer[] = [];
+  for (let v = 0; v < variants; v++) {
+    const msg = ikeSa('ikev2-vpn', 1, children) as Record<string, Record<string, unknown>>;
+    const ike = msg['ikev2-vpn']!;
+    const kids: Record<string, unknown> = {};
+    for (const [name, child] of Object.entries(ike['child-sas'] as Record<string, unknown>)) kids[`${name}-v${v}`] = child;
+    ike['child-sas'] = kids;
+    frames.push(encodePacket(PacketType.EVENT, 'list-sa', msg));
+  }
+  return frames;
+}

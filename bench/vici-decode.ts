@@ -19,10 +19,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { PacketType } from '../src/vici/constants.js';
-import { encodePacket, parsePacket, type RawPacket } from '../src/vici/packet.js';
+import { parsePacket } from '../src/vici/packet.js';
 import * as current from '../src/vici/message.js';
-import { ikeSa, listSaFrame } from './vici-data.js';
+import { listSaFrame, renamedListSaFrames } from './vici-data.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -86,23 +85,9 @@ function fixturePayloads(): Buffer[] {
   return out;
 }
 
-/** list-sa frames whose 1000 CHILD_SAs have other names (keys) in each. */
-function renamedListSas(variants: number): RawPacket[] {
-  const out: RawPacket[] = [];
-  for (let v = 0; v < variants; v++) {
-    const msg = ikeSa('ikev2-vpn', 1, 1000) as Record<string, Record<string, unknown>>;
-    const ike = msg['ikev2-vpn']!;
-    const kids: Record<string, unknown> = {};
-    for (const [name, child] of Object.entries(ike['child-sas'] as Record<string, unknown>)) kids[`${name}-v${v}`] = child;
-    ike['child-sas'] = kids;
-    out.push(parsePacket(encodePacket(PacketType.EVENT, 'list-sa', msg).subarray(4)));
-  }
-  return out;
-}
-
 function cases(impls: Impl[]): Case[] {
   const big = parsePacket(listSaFrame(1000).subarray(4));
-  const renamed = renamedListSas(8);
+  const renamed = renamedListSaFrames(1000, 8).map((f) => parsePacket(f.subarray(4)));
   let next = 0;
   const cold = () => renamed[next++ % renamed.length]!;
   const small = fixturePayloads();

@@ -340,9 +340,7 @@ class Decoder {
     }
     const name = readName(this.buf, start, len);
     if (shape.has(name)) throw this.error(`duplicate key '${name}'`, at);
-    // A new section key after a known one is most likely one of many (child-sas holds CHILD_SAs by name):
-    // learning each would only churn the tree, so this section goes on key by key.
-    const next = type === SECTION_START && shape.next !== undefined ? undefined : learn(shape, name, this.view, start, len);
+    const next = learn(shape, name, type === SECTION_START, this.view, start, len);
     if (next !== undefined) {
       open.shape = next;
     } else {

@@ -23,7 +23,7 @@ const SHAPE_NEXT_MAX = 16;
 const SHAPE_NODES_MAX = 1024;
 const SHAPE_NAME_MAX = 64;
 const SHAPE_KEYS_MAX = 64;
-const SHAPE_DEPTH_MAX = 8;
+const SHAPE_DEPTH_MAX = 6;
 const BUILD_AFTER = 8;
 const BUILDERS_MAX = 32;
 
@@ -70,7 +70,7 @@ type Builder = new (values: unknown[], start: number) => Section;
 
 /** The Shapes of sections at one depth. */
 class Tree {
-  readonly root: Shape = new Shape(this, undefined, '', 0, []);
+  readonly root: Shape = new Shape(this, undefined, '', 0, [], false);
   shapes = 0;
   builders = 0;
 }
@@ -103,6 +103,8 @@ export class Shape extends Key {
     name: string,
     length: number,
     words: number[],
+    /** Whether this key's value is a section. */
+    readonly opensSection: boolean,
   ) {
     super(name, length, words);
     this.count = parent === undefined ? 0 : parent.count + 1;
@@ -185,18 +187,21 @@ export function predict(shape: Shape, view: DataView, start: number, len: number
 
 /**
  * Adds `name`, whose bytes are the `len` at `start`, as a successor of `shape` (which does not hold it);
- * undefined when the section is to be built key by key instead: a bound is reached, or the key is
- * index-like (such sections record their wire order, see message.ts).
+ * undefined when the section is to be built key by key instead: a bound is reached, the key is index-like
+ * (such sections record their wire order, see message.ts), or it looks like one of many section keys
+ * (CHILD_SAs by name in child-sas): a section key that is new after a key the tree knows, or that follows
+ * another section key. Learning those would only churn the tree; Sequences recall them.
  */
-export function learn(shape: Shape, name: string, view: DataView, start: number, len: number): Shape | undefined {
+export function learn(shape: Shape, name: string, opensSection: boolean, view: DataView, start: number, len: number): Shape | undefined {
   if (len > SHAPE_NAME_MAX || shape.count >= SHAPE_KEYS_MAX || isIndexKey(name)) return undefined;
+  if (opensSection && (shape.next !== undefined || shape.opensSection)) return undefined;
   const tree = shape.tree;
   if (++tree.shapes > SHAPE_NODES_MAX) {
     // Start this depth's tree over; sections being decoded keep their part of the old one.
     trees[trees.indexOf(tree)] = new Tree();
     return undefined;
   }
-  const next = new Shape(tree, shape, internalise(name), len, keyWords(view, start, len));
+  const next = new Shape(tree, shape, internalise(name), len, keyWords(view, start, len), opensSection);
   if (shape.successors.length < SHAPE_NEXT_MAX) shape.successors.push(next);
   else shape.successors[tree.shapes % SHAPE_NEXT_MAX] = next;
   shape.next = next;
