@@ -187,7 +187,7 @@ export async function runRecovery(o: BenchOptions): Promise<BenchResult> {
     const restartAgent = async () => {
       if (agent) {
         flapLines += agent.logs.filter((l) => /flapping/.test(l.msg)).length;
-        agentErrors.push(...agent.logs.filter((l) => l.result === 'error'));
+        agentErrors.push(...agent.logs.filter((l) => typeof l.action === 'string' && l.result === 'error'));
         await agent.stop();
       }
       dbg('restarting the agent');
@@ -263,7 +263,7 @@ export async function runRecovery(o: BenchOptions): Promise<BenchResult> {
       }
     }
     flapLines += agent!.logs.filter((l) => /flapping/.test(l.msg)).length;
-    agentErrors.push(...agent!.logs.filter((l) => l.result === 'error'));
+    agentErrors.push(...agent!.logs.filter((l) => typeof l.action === 'string' && l.result === 'error'));
     await agent!.stop();
     agent = undefined;
     raw['agentLogSample'] = allLogs[0]?.filter((l) => l.msg !== 'probe round').slice(0, 400);
@@ -367,13 +367,16 @@ export async function runRecovery(o: BenchOptions): Promise<BenchResult> {
   );
   rows.push(
     row({
-      metric: 'flap damping: agent restarts between batches / "flapping" log lines / failed actions',
+      metric: 'flap damping: agent runs / "flapping" log lines / failed repair actions (retried)',
       agent: `${agentRuns} / ${flapLines} / ${agentErrors.length}`,
       unit: '',
       anchor: null,
       anchorLabel: '',
       target: '0 flapping lines',
       verdict: verdict(flapLines === 0),
+      ...(agentErrors.length
+        ? { note: `failed actions: ${[...new Set(agentErrors.map((l) => `${String(l.action)} (${String(l.reason)}): ${String(l['err'] ?? '')}`))].slice(0, 3).join(' | ')}` }
+        : {}),
     }),
   );
   method.push(
