@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startLab, type Lab } from '../lab/lab.js';
 import { waitFor } from '../lab/wait.js';
-import { installedCount, labConfig, startAgent, watchLeft, type RunningAgent, type Watcher } from './agent-harness.js';
+import { everyTunnelOnce, installedCount, labConfig, startAgent, watchLeft, type RunningAgent, type Watcher } from './agent-harness.js';
 
 /** Event-driven repairs must be back "well under a second". */
 const EVENT_BOUND_MS = 1000;
@@ -21,7 +21,7 @@ describe('agent: event-driven repair (swanctl front end)', () => {
     agent = await startAgent(lab, labConfig(lab, { tunnels: lab.children.map((c) => ({ child: c })) }));
     watch = await watchLeft(lab);
     // Start-up: the agent initiates every configured tunnel by itself (no start_action).
-    await waitFor(async () => (await lab.installedChildren('left')).size === lab.children.length, { timeoutMs: 15_000, what: 'all children up after agent start' });
+    await everyTunnelOnce(lab, 'all children up after agent start');
   });
 
   after(async () => {

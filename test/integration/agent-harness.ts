@@ -155,6 +155,21 @@ export async function watchLeft(lab: Lab): Promise<Watcher> {
   };
 }
 
+/**
+ * Waits until every lab tunnel has exactly one CHILD_SA on the left. "At least one each" is not enough
+ * before a peer delete: on a loaded machine start-up can leave a duplicate for up to a second (the agent
+ * keeps the newest), and a peer delete of the older one then needs no repair at all.
+ */
+export async function everyTunnelOnce(lab: Lab, what: string, timeoutMs = 15_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const m = await lab.installedChildren('left');
+      return lab.children.every((c) => m.get(c) === 1);
+    },
+    { timeoutMs, what },
+  );
+}
+
 /** Installed CHILD_SAs of `child` on the left, straight from charon. */
 export async function installedCount(lab: Lab, child: string): Promise<number> {
   return (await lab.installedChildren('left')).get(child) ?? 0;

@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { startLab, type Lab } from '../lab/lab.js';
-import { waitFor } from '../lab/wait.js';
-import { labConfig, startAgent, watchLeft } from './agent-harness.js';
+import { everyTunnelOnce, labConfig, startAgent, watchLeft } from './agent-harness.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
@@ -117,7 +116,7 @@ describe('run with discover: true', () => {
     const agent = await startAgent(lab, labConfig(lab, { discover: true, tunnels: [] }), 'discover');
     const watch = await watchLeft(lab);
     try {
-      await waitFor(async () => (await lab.installedChildren('left')).size === lab.children.length, { timeoutMs: 15_000, what: 'every loaded child initiated' });
+      await everyTunnelOnce(lab, 'every loaded child initiated');
       const from = watch.events.length;
       await lab.peerDeleteChild('ikev2-vpn-142');
       const down = await watch.waitChild('ikev2-vpn-142', false, { from });

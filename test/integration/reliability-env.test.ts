@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { startLab, type Lab } from '../lab/lab.js';
 import { waitFor } from '../lab/wait.js';
-import { labConfig, startAgent, watchLeft, childNamesOf, type LogLine, type RunningAgent, type Watcher } from './agent-harness.js';
+import { everyTunnelOnce, labConfig, startAgent, watchLeft, childNamesOf, type LogLine, type RunningAgent, type Watcher } from './agent-harness.js';
 import { startTappedAgent } from '../soak/agent-proc.js';
 import { VICI_RECONNECT_CAP_MS } from '../soak/bounds.js';
 
@@ -63,7 +63,7 @@ describe('environment: the agent against a lab that misbehaves', () => {
     assert.ok(Date.now() - t0 < VICI_RECONNECT_CAP_MS + 3000, `connected ${Date.now() - t0} ms after charon came`);
     assert.equal(tap.lines().filter((l) => /is not reachable/.test(l.msg)).length, 1, 'said once, not per retry');
     // No start_action: the agent initiates every tunnel itself.
-    await waitFor(async () => (await lab.installedChildren('left')).size === lab.children.length, { timeoutMs: 15_000, what: 'every tunnel initiated' });
+    await everyTunnelOnce(lab, 'every tunnel initiated');
     await repairedFast('ikev2-vpn-141');
     assert.equal(await agent.stop(), 0);
   });
@@ -152,7 +152,7 @@ describe('environment: the agent against a lab that misbehaves', () => {
     const good = labConfig(lab, { tunnels: lab.children.map((c) => ({ child: c })) }) as { tunnels: Array<Record<string, unknown>>; defaults: Record<string, unknown> };
     const agent = await startAgent(lab, good, 'hup');
     agents.push(agent);
-    await waitFor(async () => (await lab.installedChildren('left')).size === lab.children.length, { timeoutMs: 15_000, what: 'all up' });
+    await everyTunnelOnce(lab, 'all up');
     // Each broken file would also disable tunnel `a`: if any were taken, `a` would stay down below.
     const disabledA = { ...good, tunnels: good.tunnels.map((t) => (t['child'] === a ? { ...t, enabled: false } : t)) };
     const broken: Array<[string, () => void, RegExp]> = [
