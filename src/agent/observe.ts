@@ -50,7 +50,15 @@ function list(v: unknown): string[] {
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 }
 
-function ikeBusy(ike: IkeSa): boolean {
+/** IKE_SA states of a first negotiation (IKE_SA_INIT/IKE_AUTH), as opposed to a rekey or reauth. */
+const IKE_SETUP_STATES = new Set(['CREATED', 'CONNECTING']);
+
+function ikeBusy(ike: IkeSa, ownInitiates: number): boolean {
+  // An IKE_SA being set up while the caller has initiates in flight on the connection is most
+  // likely the caller's own: charon queues further CHILD_SAs of the connection on it, so waiting
+  // for it only delays siblings (an IKE_SA delete took ~6x charon's own close_action). If charon
+  // set it up itself, its CHILD_CREATE tasks outnumber the caller's initiates (checked below).
+  if (ownInitiates > 0 && IKE_SETUP_STATES.has(ike.state)) return false;
   if (IKE_BUSY_STATES.has(ike.state)) return true;
   return [...list(ike['tasks-queued']), ...list(ike['tasks-active'])].some((t) => IKE_CREATING_TASKS.has(t));
 }
@@ -89,7 +97,7 @@ export function observeTunnel(sas: readonly IkeSa[], child: string, ike?: string
     // An IKE_SA that does not hold the child still matters when it belongs to the tunnel's
     // connection: a reauthentication or an initiate in flight will bring the child with it.
     if (holds || ike !== undefined) {
-      if (ikeBusy(sa)) obs.charonBusy = true;
+      if (ikeBusy(sa, ownInitiates)) obs.charonBusy = true;
       obs.childCreates += childCreates(sa);
     }
     if (holds) {

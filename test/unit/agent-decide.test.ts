@@ -39,6 +39,18 @@ describe('observeTunnel', () => {
     assert.equal(observeTunnel([ike('gw', 1, [], { 'tasks-active': ['IKE_DPD'] })], 'a', 'gw').charonBusy, false);
   });
 
+  it("does not wait for an IKE_SA being set up by the agent's own initiate; does for charon's own, a rekey or a reauth", () => {
+    const setup = { state: 'CONNECTING', 'tasks-active': ['IKE_INIT', 'IKE_AUTH', 'CHILD_CREATE'] };
+    // A sibling's initiate (1 in flight) set it up: initiate on it too (charon queues the CHILD_SA there).
+    assert.equal(observeTunnel([ike('gw', 1, [], setup)], 'a', 'gw', 1).charonBusy, false);
+    // Two CHILD_CREATEs but one initiate of ours: charon is restoring something itself.
+    assert.equal(observeTunnel([ike('gw', 1, [], { ...setup, 'tasks-queued': ['CHILD_CREATE'] })], 'a', 'gw', 1).charonBusy, true);
+    // Nothing of ours in flight: charon's own (close_action, dpd_action, start_action).
+    assert.equal(observeTunnel([ike('gw', 1, [], setup)], 'a', 'gw', 0).charonBusy, true);
+    assert.equal(observeTunnel([ike('gw', 1, [], { state: 'REKEYING' })], 'a', 'gw', 1).charonBusy, true);
+    assert.equal(observeTunnel([ike('gw', 1, [], { 'tasks-active': ['IKE_REAUTH'] })], 'a', 'gw', 1).charonBusy, true);
+  });
+
   it('keeps the newest duplicate', () => {
     const obs = observeTunnel([ike('gw', 1, [child('a', 5, 'INSTALLED', 30), child('a', 9, 'INSTALLED', 2)]), ike('gw', 2, [child('a', 12, 'INSTALLED', 2)])], 'a');
     const d = pickDuplicates(obs.installed);
