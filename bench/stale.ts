@@ -17,6 +17,7 @@
 // cover the interval evenly instead of waiting for luck; the worst case (a fault just after a round) is computed.
 import { readFileSync } from 'node:fs';
 import type { ViciClient } from '../src/vici/index.js';
+import { BUILTIN_TUNING } from '../src/agent/config.js';
 import { startLab, type Lab } from '../test/lab/lab.js';
 import { run } from '../test/lab/proc.js';
 import { agentConfig, logTime, startBenchAgent, type BenchAgent } from './lib/agent.js';
@@ -26,10 +27,10 @@ import { machine, printResult, progress, row, verdict, writeResult, type BenchRe
 import { summarize } from './lib/stats.js';
 import { startWorker, type Worker } from './lib/worker-client.js';
 
-/** The product's defaults (src/agent/config.ts BUILTIN_TUNING), for the computed bounds. */
-const PROBE_TIMEOUT_S = 3;
-const REPROBES = 3;
-const REPROBE_INTERVAL_S = 1;
+/** The product's defaults, for the computed bounds. */
+const PROBE_TIMEOUT_S = BUILTIN_TUNING.probeTimeoutMs / 1000;
+const REPROBES = BUILTIN_TUNING.reprobeAttempts;
+const REPROBE_INTERVAL_S = BUILTIN_TUNING.reprobeIntervalMs / 1000;
 const REPROBE_WINDOW_S = PROBE_TIMEOUT_S + REPROBES * (REPROBE_INTERVAL_S + PROBE_TIMEOUT_S);
 
 interface StaleTrial {

@@ -209,8 +209,11 @@ export type Tuning = Omit<TunnelConfig, 'name' | 'child' | 'ike' | 'enabled' | '
 
 export const BUILTIN_TUNING: Tuning = {
   probeIntervalMs: 60_000,
-  probeTimeoutMs: 3_000,
-  reprobeAttempts: 3,
+  // A failing round is confirmed in probe_timeout + reprobe_attempts x (reprobe_interval +
+  // probe_timeout) = 2 + 2 x 3 = 8 s, so a stale tunnel is repaired within interval + 10 s. A 2 s
+  // timeout still allows one TCP SYN retransmission (1 s) through a slow tunnel.
+  probeTimeoutMs: 2_000,
+  reprobeAttempts: 2,
   reprobeIntervalMs: 1_000,
   failuresBeforeAction: 1,
   backoffBaseMs: 1_000,
