@@ -1,6 +1,7 @@
 // Email over SMTP with nodemailer: the one maintained SMTP client for Node with implicit TLS,
 // STARTTLS, AUTH PLAIN/LOGIN and proper MIME encoding; writing SMTP by hand is not worth the risk.
-import nodemailer from 'nodemailer';
+import { createRequire } from 'node:module';
+import type * as Nodemailer from 'nodemailer';
 import type { Alert, AlertSource, Channel } from './types.js';
 import { passwordSecrets } from './redact.js';
 import { formatDuration } from './policy.js';
@@ -39,8 +40,16 @@ export function emailText(a: Alert, src: AlertSource): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * Loaded only when email is configured: nodemailer costs ~12 MB of RSS in every agent that
+ * imports it (bench:footprint), and most agents send no email.
+ */
+function loadNodemailer(): typeof Nodemailer {
+  return createRequire(import.meta.url)('nodemailer') as typeof Nodemailer;
+}
+
 export function emailChannel(cfg: EmailConfig, src: AlertSource): Channel {
-  const transport = nodemailer.createTransport({
+  const transport = loadNodemailer().createTransport({
     host: cfg.host,
     port: cfg.port,
     secure: cfg.secure,
