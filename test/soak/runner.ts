@@ -338,11 +338,14 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
         else await lab.cutLink();
         const heldFrom = Date.now();
         await delay(f.holdMs!);
+        // The outage ends when the heal starts, not when the command returns: a probe may pass in
+        // between (seed 7 #56 logged a healthy round 10 ms before the nft command came back).
+        const healFrom = Date.now();
         if (f.kind === 'esp-blackhole') await lab.healEsp();
         else await lab.restoreLink();
         rec.refAt = Date.now();
         for (const t of tunnels) {
-          const seen = duringOutage(agent.logs.slice(dampFrom), t, heldFrom, rec.refAt);
+          const seen = duringOutage(agent.logs.slice(dampFrom), t, heldFrom, healFrom);
           if (seen.healthyRounds.length) rec.violations.push(`${t}: probes called it healthy during the ${f.kind} (${seen.healthyRounds.join(', ')})`);
           // Held longer than one interval plus a failing round, it must have been noticed.
           if (!seen.noticed && f.holdMs! > tuning.probeIntervalMs + failingRoundMs(tuning) + MARGIN_MS) {
