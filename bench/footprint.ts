@@ -16,20 +16,22 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BUILTIN_TUNING } from '../src/agent/config.js';
 import { startLab, type Lab } from '../test/lab/lab.js';
 import { run } from '../test/lab/proc.js';
 import { nsPids } from '../test/lab/teardown.js';
 import { agentConfig, startBenchAgent, type BenchAgent } from './lib/agent.js';
 import { buildAgent, built } from './lib/build.js';
-import { dbg, isMain, parseBenchArgs, requireRoot, round, sleep, type BenchOptions } from './lib/common.js';
+import { dbg, round, sleep, type BenchOptions } from './lib/common.js';
 import { commOf, cpuSeconds, statusKb } from './lib/procstat.js';
-import { machine, printResult, progress, row, verdict, writeResult, type BenchResult, type Row } from './lib/report.js';
+import { benchResult, progress, row, runWhenMain, verdict, type BenchResult, type Row } from './lib/report.js';
 import { summarize } from './lib/stats.js';
 
 const PROBE_ROUND = path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib/probe-round.ts');
 /** "A short interval" for the footprint windows. */
 export const SHORT_INTERVAL_S = Number(process.env['BENCH_FOOTPRINT_INTERVAL'] ?? 10);
-const DEFAULT_TIMEOUT_MS = 3000;
+/** The agent's default probe timeout: the round is measured the way the agent would run it. */
+const DEFAULT_TIMEOUT_MS = BUILTIN_TUNING.probeTimeoutMs;
 
 interface LaneSpec {
   tunnels: number;
@@ -254,37 +256,29 @@ export async function runFootprint(o: BenchOptions): Promise<BenchResult> {
         note: `${l.probes.count} probes since start, ${l.probes.lastOk}/${l.probes.targets} targets passing at the end; per tunnel-round ${round((l.cpuS * 1000) / ((l.windowS / l.intervalS) * l.tunnels), 3)} ms CPU; bash loop: ${round(l.bashRoundCpuS, 2)} s CPU and ${round(l.bashRoundWallS, 1)} s wall per round; idle node ${round(idleCpuPct, 3)} %; left charon ${round(l.charonCpuPct, 2)} % over the window`,
       }),
     );
-    if (l.round) {
-      const many = summarize(l.round.many.map((m) => m.ms));
-      const single = summarize(l.round.single);
+    // One row per probe kind: the whole round against the same call over one target.
+    const roundRow = (kind: string, r: NonNullable<typeof l.round | typeof l.roundTcp>, note: string) => {
+      const many = summarize(r.many.map((m) => m.ms));
+      const single = summarize(r.single);
       rows.push(
         row({
-          metric: `probe round, ${l.tunnels} ICMP targets (probeAll, timeout ${DEFAULT_TIMEOUT_MS / 1000} s), max of ${many.n}`,
+          metric: `probe round, ${l.tunnels} ${kind}, max of ${many.n}`,
           agent: many.max,
           unit: 'ms',
           anchor: single.p50,
           anchorLabel: 'same call, 1 target',
           target: `<= ${DEFAULT_TIMEOUT_MS + 1000} ms`,
           verdict: verdict(many.max <= DEFAULT_TIMEOUT_MS + 1000),
-          note: `answered per round: ${l.round.many.map((m) => `${m.ok}/${l.tunnels}`).join(', ')}${l.round.many.some((m) => m.failed) ? `; failures: ${JSON.stringify(l.round.many.map((m) => m.errors))}` : ''}`,
+          note,
         }),
       );
+    };
+    if (l.round) {
+      const failures = l.round.many.some((m) => m.failed) ? `; failures: ${JSON.stringify(l.round.many.map((m) => m.errors))}` : '';
+      roundRow(`ICMP targets (probeAll, timeout ${DEFAULT_TIMEOUT_MS / 1000} s)`, l.round, `answered per round: ${l.round.many.map((m) => `${m.ok}/${l.tunnels}`).join(', ')}${failures}`);
     }
     if (l.roundTcp) {
-      const many = summarize(l.roundTcp.many.map((m) => m.ms));
-      const single = summarize(l.roundTcp.single);
-      rows.push(
-        row({
-          metric: `probe round, ${l.tunnels} TCP targets :9802 (3 listen, the rest answer RST), max of ${many.n}`,
-          agent: many.max,
-          unit: 'ms',
-          anchor: single.p50,
-          anchorLabel: 'same call, 1 target',
-          target: `<= ${DEFAULT_TIMEOUT_MS + 1000} ms`,
-          verdict: verdict(many.max <= DEFAULT_TIMEOUT_MS + 1000),
-          note: `connected + refused (both prove the tunnel) per round: ${l.roundTcp.many.map((m) => `${m.ok}+${m.refused}/${l.tunnels}`).join(', ')}`,
-        }),
-      );
+      roundRow('TCP targets :9802 (3 listen, the rest answer RST)', l.roundTcp, `connected + refused (both prove the tunnel) per round: ${l.roundTcp.many.map((m) => `${m.ok}+${m.refused}/${l.tunnels}`).join(', ')}`);
     }
   }
   const agentModules = modules['the agent (dist/cli/run.js and all it imports)'] ?? NaN;
@@ -311,29 +305,14 @@ export async function runFootprint(o: BenchOptions): Promise<BenchResult> {
     'CPU anchor: the bash loop\'s work for one round over the same tunnels (swanctl --list-sas once, ping -c1 -W1 per tunnel, run in the left namespace, CPU of its children from bash `times`) divided by the same interval. RSS anchor: an idle node process started with the lanes.',
     'Probe round: src/probes/pool.ts probeAll (default concurrency 512) in the left namespace with the agent stopped; anchor: the same call over one target.',
   ];
-  return {
-    name: 'footprint',
-    title: 'Footprint',
-    at: new Date().toISOString(),
-    mode: o.quick ? 'quick' : 'full',
-    durationS: (performance.now() - started) / 1000,
-    machine: machine(),
-    rows,
-    method,
-    raw: { lanes, idle: { rssKb: idleRssKb, cpuPct: idleCpuPct }, moduleRssKb: modules },
-  };
-}
-
-if (isMain(import.meta.url)) {
-  requireRoot('bench:footprint');
-  runFootprint(parseBenchArgs()).then(
-    (r) => {
-      printResult(r);
-      progress(`written ${writeResult(r)}`);
-    },
-    (err: unknown) => {
-      console.error(err);
-      process.exitCode = 1;
+  return benchResult(
+    { name: 'footprint', title: 'Footprint', o, started },
+    {
+      rows,
+      method,
+      raw: { lanes, idle: { rssKb: idleRssKb, cpuPct: idleCpuPct }, moduleRssKb: modules },
     },
   );
 }
+
+runWhenMain(import.meta.url, 'bench:footprint', runFootprint);

@@ -19,8 +19,8 @@ import type { ViciClient } from '../src/vici/index.js';
 import { startLab, type Lab } from '../test/lab/lab.js';
 import { agentConfig, logTime, startBenchAgent, type BenchAgent, type LogLine } from './lib/agent.js';
 import { buildAgent, loadBuilt } from './lib/build.js';
-import { dbg, isMain, parseBenchArgs, requireRoot, round, within, type BenchOptions } from './lib/common.js';
-import { machine, printResult, progress, row, verdict, writeResult, type BenchResult, type Row } from './lib/report.js';
+import { dbg, round, within, type BenchOptions } from './lib/common.js';
+import { benchResult, progress, row, runWhenMain, verdict, type BenchResult, type Row } from './lib/report.js';
 import { summarize, type Summary } from './lib/stats.js';
 import type { FaultKind, RecoveryResult } from './lib/worker.js';
 import { startWorker, type Worker } from './lib/worker-client.js';
@@ -391,30 +391,14 @@ export async function runRecovery(o: BenchOptions): Promise<BenchResult> {
   raw['stats'] = stats;
   raw['inProcess'] = inProcess;
   raw['agentErrors'] = agentErrors.slice(0, 50);
-  return {
-    name: 'recovery',
-    title: 'Event-driven recovery',
-    at: new Date().toISOString(),
-    mode: o.quick ? 'quick' : 'full',
-    durationS: (performance.now() - started) / 1000,
-    machine: machine(),
-    rows,
-    method,
-    raw,
-  };
-}
-
-if (isMain(import.meta.url)) {
-  requireRoot('bench:recovery');
-  const o = parseBenchArgs();
-  runRecovery(o).then(
-    (r) => {
-      printResult(r);
-      progress(`written ${writeResult(r)}`);
-    },
-    (err: unknown) => {
-      console.error(err);
-      process.exitCode = 1;
+  return benchResult(
+    { name: 'recovery', title: 'Event-driven recovery', o, started },
+    {
+      rows,
+      method,
+      raw,
     },
   );
 }
+
+runWhenMain(import.meta.url, 'bench:recovery', runRecovery);

@@ -22,8 +22,8 @@ import { startLab, type Lab } from '../test/lab/lab.js';
 import { run } from '../test/lab/proc.js';
 import { agentConfig, logTime, startBenchAgent, type BenchAgent } from './lib/agent.js';
 import { buildAgent, loadBuilt } from './lib/build.js';
-import { dbg, isMain, parseBenchArgs, requireRoot, round, sleep, type BenchOptions } from './lib/common.js';
-import { machine, printResult, progress, row, verdict, writeResult, type BenchResult, type Row } from './lib/report.js';
+import { dbg, round, sleep, type BenchOptions } from './lib/common.js';
+import { benchResult, progress, row, runWhenMain, verdict, type BenchResult, type Row } from './lib/report.js';
 import { summarize } from './lib/stats.js';
 import { startWorker, type Worker } from './lib/worker-client.js';
 
@@ -414,29 +414,14 @@ export async function runStale(o: BenchOptions): Promise<BenchResult> {
     'DPD lanes: same lab, no agent, dpd_action = restart. Blackhole: all ESP dropped at the right (lab.blackholeEsp), SAs and traffic sampled every second. Dead peer: SIGKILL + restart of the right charon, "SAs back" = child-updown up for all 3 on the left.',
     ...(failedLanes.length ? [`lanes that failed: ${failedLanes.join(', ')} (see progress output)`] : []),
   ];
-  return {
-    name: 'stale',
-    title: 'Stale tunnel and peer state loss',
-    at: new Date().toISOString(),
-    mode: quick ? 'quick' : 'full',
-    durationS: (performance.now() - started) / 1000,
-    machine: machine(),
-    rows,
-    method,
-    raw: { agent5: a5, agent60stale: s60, agent60loss: l60, dpd5, dpd30, reprobeWindowS: REPROBE_WINDOW_S },
-  };
-}
-
-if (isMain(import.meta.url)) {
-  requireRoot('bench:stale');
-  runStale(parseBenchArgs()).then(
-    (r) => {
-      printResult(r);
-      progress(`written ${writeResult(r)}`);
-    },
-    (err: unknown) => {
-      console.error(err);
-      process.exitCode = 1;
+  return benchResult(
+    { name: 'stale', title: 'Stale tunnel and peer state loss', o, started },
+    {
+      rows,
+      method,
+      raw: { agent5: a5, agent60stale: s60, agent60loss: l60, dpd5, dpd30, reprobeWindowS: REPROBE_WINDOW_S },
     },
   );
 }
+
+runWhenMain(import.meta.url, 'bench:stale', runStale);

@@ -7,8 +7,8 @@
 import { startLab, type Lab } from '../test/lab/lab.js';
 import { agentConfig, logTime, startBenchAgent, type BenchAgent } from './lib/agent.js';
 import { buildAgent, loadBuilt } from './lib/build.js';
-import { dbg, isMain, parseBenchArgs, requireRoot, round, sleep, type BenchOptions } from './lib/common.js';
-import { machine, printResult, progress, row, verdict, writeResult, type BenchResult, type Row } from './lib/report.js';
+import { dbg, round, sleep, type BenchOptions } from './lib/common.js';
+import { benchResult, progress, row, runWhenMain, verdict, type BenchResult, type Row } from './lib/report.js';
 import { summarize } from './lib/stats.js';
 
 const CHILDREN = 400;
@@ -164,29 +164,14 @@ export async function runStorm(o: BenchOptions): Promise<BenchResult> {
     'All INSTALLED = a list-sas every 100 ms (own VICI connection) shows every child INSTALLED; its slowest answer during the storm is the "wedged" indicator. Agent: production build, default tuning, no probes; initiate errors and timeouts from its action log lines.',
     ...(anchorMissing ? [`${anchorMissing} start_action storm(s) did not complete within ${DEADLINE_MS / 1000} s`] : []),
   ];
-  return {
-    name: 'storm',
-    title: `Restart storm (${CHILDREN} CHILD_SAs)`,
-    at: new Date().toISOString(),
-    mode: o.quick ? 'quick' : 'full',
-    durationS: (performance.now() - started) / 1000,
-    machine: machine(),
-    rows,
-    method,
-    raw: { storms },
-  };
-}
-
-if (isMain(import.meta.url)) {
-  requireRoot('bench:storm');
-  runStorm(parseBenchArgs()).then(
-    (r) => {
-      printResult(r);
-      progress(`written ${writeResult(r)}`);
-    },
-    (err: unknown) => {
-      console.error(err);
-      process.exitCode = 1;
+  return benchResult(
+    { name: 'storm', title: `Restart storm (${CHILDREN} CHILD_SAs)`, o, started },
+    {
+      rows,
+      method,
+      raw: { storms },
     },
   );
 }
+
+runWhenMain(import.meta.url, 'bench:storm', runStorm);

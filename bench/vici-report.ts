@@ -6,19 +6,10 @@ import path from 'node:path';
 import { run } from '../test/lab/proc.js';
 import { ROOT } from './lib/build.js';
 import type { BenchOptions } from './lib/common.js';
-import { machine, progress, row, type BenchResult, type Row } from './lib/report.js';
+import type { ViciRow } from './vici.js';
+import { benchResult, progress, row, type BenchResult, type Row } from './lib/report.js';
 
 const VICI_JSON = path.join(ROOT, 'bench/results/vici.json');
-
-interface ViciRow {
-  what: string;
-  value: number;
-  unit: string;
-  reference?: number;
-  ratio?: number;
-  target?: string;
-  ok?: boolean;
-}
 
 export async function runViciReport(o: BenchOptions): Promise<BenchResult> {
   const started = performance.now();
@@ -46,15 +37,12 @@ export async function runViciReport(o: BenchOptions): Promise<BenchResult> {
     }),
   );
   method.push('Owned by the VICI client (src/vici); see bench/vici.ts for the method. Anchor for list-sas: `swanctl --list-sas --raw` on the same charon in the same run; decode figures have their calibration row.');
-  return {
-    name: 'vici-report',
-    title: 'VICI client (from bench/vici.ts)',
-    at: new Date().toISOString(),
-    mode: o.quick ? 'quick' : 'full',
-    durationS: (performance.now() - started) / 1000,
-    machine: machine(),
-    rows,
-    method,
-    raw: { source: path.relative(ROOT, VICI_JSON), viciAt: j.at },
-  };
+  return benchResult(
+    { name: 'vici-report', title: 'VICI client (from bench/vici.ts)', o, started },
+    {
+      rows,
+      method,
+      raw: { source: path.relative(ROOT, VICI_JSON), viciAt: j.at },
+    },
+  );
 }

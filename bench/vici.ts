@@ -23,7 +23,8 @@ import { listSaFrame, renamedListSaFrames } from './vici-data.js';
 
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'vici.json');
 
-interface Row {
+/** One line of bench/results/vici.json (bench/vici-report.ts reads them back). */
+export interface ViciRow {
   what: string;
   value: number;
   unit: string;
@@ -61,7 +62,7 @@ async function timeAsync(fn: () => Promise<unknown>, runs: number): Promise<numb
   return median(times);
 }
 
-function decodeFigures(rows: Row[]): void {
+function decodeFigures(rows: ViciRow[]): void {
   const frame = listSaFrame(1000);
   const mb = frame.length / 1e6;
   const fullPath = () => {
@@ -112,7 +113,7 @@ function decodeFigures(rows: Row[]): void {
   );
 }
 
-async function labFigures(rows: Row[], sizes: number[]): Promise<void> {
+async function labFigures(rows: ViciRow[], sizes: number[]): Promise<void> {
   const { cleanupStaleLabs, startLab } = await import('../test/lab/lab.js');
   await cleanupStaleLabs();
   for (const total of sizes) {
@@ -147,7 +148,7 @@ async function labFigures(rows: Row[], sizes: number[]): Promise<void> {
   }
 }
 
-function table(rows: Row[]): string {
+function table(rows: ViciRow[]): string {
   const head = ['what', 'value', 'swanctl/ref', 'ratio', 'target', ''];
   const body = rows.map((r) => [
     r.what,
@@ -163,7 +164,7 @@ function table(rows: Row[]): string {
 }
 
 async function main(): Promise<void> {
-  const rows: Row[] = [];
+  const rows: ViciRow[] = [];
   decodeFigures(rows);
   const noLab = process.argv.includes('--no-lab') || process.getuid?.() !== 0;
   if (noLab) console.error('bench: skipping the lab figures (needs root; --no-lab given or not root)');

@@ -5,6 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import path from 'node:path';
 import { ROOT, sourceState } from './build.js';
+import { isMain, parseBenchArgs, requireRoot, type BenchOptions } from './common.js';
 
 export type Verdict = 'met' | 'MISSED' | 'info' | 'skipped';
 
@@ -136,4 +137,36 @@ export function printResult(r: BenchResult): void {
 /** Stderr progress lines with the time since the process started. */
 export function progress(msg: string): void {
   process.stderr.write(`[${(performance.now() / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);
+}
+
+/** A result with the head every benchmark shares: when, in which mode, how long, on what machine. */
+export function benchResult(
+  head: { name: string; title: string; o: BenchOptions; started: number },
+  body: Pick<BenchResult, 'rows' | 'method' | 'raw'>,
+): BenchResult {
+  return {
+    name: head.name,
+    title: head.title,
+    at: new Date().toISOString(),
+    mode: head.o.quick ? 'quick' : 'full',
+    durationS: (performance.now() - head.started) / 1000,
+    machine: machine(),
+    ...body,
+  };
+}
+
+/** `node --import tsx bench/<x>.ts` runs one benchmark alone: the table printed, the JSON written. */
+export function runWhenMain(metaUrl: string, what: string, fn: (o: BenchOptions) => Promise<BenchResult>): void {
+  if (!isMain(metaUrl)) return;
+  requireRoot(what);
+  fn(parseBenchArgs()).then(
+    (r) => {
+      printResult(r);
+      progress(`written ${writeResult(r)}`);
+    },
+    (err: unknown) => {
+      console.error(err);
+      process.exitCode = 1;
+    },
+  );
 }
