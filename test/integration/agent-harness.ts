@@ -166,7 +166,7 @@ export async function everyTunnelOnce(lab: Lab, what: string, timeoutMs = 15_000
       const m = await lab.installedChildren('left');
       return lab.children.every((c) => m.get(c) === 1);
     },
-    { timeoutMs, what },
+    { timeoutMs, what, seen: async () => `installed ${JSON.stringify([...(await lab.installedChildren('left'))])}` },
   );
 }
 

@@ -42,7 +42,14 @@ describe('environment: the agent against a lab that misbehaves', () => {
     const from = watch.events.length;
     await lab.peerDeleteChild(child);
     const find = (up: boolean) => watch.events.slice(from).find((x) => x.e.up === up && childNamesOf(x.e).includes(child));
-    const up = await waitFor(() => find(false) && find(true), { timeoutMs: 30_000, what: `${child} back` });
+    const up = await waitFor(() => find(false) && find(true), {
+      timeoutMs: 30_000,
+      what: `${child} back`,
+      seen: async () => {
+        const events = watch.events.slice(from).map((x) => `${x.e.up ? 'up' : 'down'} ${childNamesOf(x.e).join('+')}`);
+        return `events [${events.join(', ')}], installed ${JSON.stringify([...(await lab.installedChildren('left'))])}`;
+      },
+    });
     const ms = up.at - find(false)!.at;
     assert.ok(ms < EVENT_BOUND_MS, `${child} back after ${ms.toFixed(0)} ms`);
   }

@@ -4,6 +4,8 @@ export interface WaitOptions {
   intervalMs?: number;
   /** What is awaited, for the error message when the deadline passes. */
   what?: string;
+  /** What was seen instead, appended to that message (a failure in CI must say more than "timed out"). */
+  seen?: () => string | Promise<string>;
 }
 
 /**
@@ -27,7 +29,8 @@ export async function waitFor<T>(
     }
     if (Date.now() >= deadline) {
       const why = lastError instanceof Error ? `: last error: ${lastError.message}` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${opts.what ?? 'condition'}${why}`);
+      const seen = opts.seen ? `; seen: ${await Promise.resolve(opts.seen()).catch((err: unknown) => `(unavailable: ${String(err)})`)}` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${opts.what ?? 'condition'}${why}${seen}`);
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
