@@ -487,10 +487,11 @@ export class ViciClient extends EventEmitter<ClientEvents> {
   }
 
   /**
-   * A streamed command: registers `event`, sends `cmd`, yields each event until charon's reply, then
-   * unregisters (also when the loop is left early; the command itself cannot be cancelled and runs to its
-   * end, its remaining events discarded). A reply with `success = no` is thrown after the events. The
-   * timeout covers the whole exchange. While it runs, `event` events go to the stream, not to subscribers.
+   * A streamed command: registers `event` (once per connection: it stays registered, see
+   * Connection.streamEvents), sends `cmd` and yields each event until charon's reply (also when the loop is
+   * left early, the command itself cannot be cancelled and runs to its end, its remaining events discarded).
+   * A reply with `success = no` is thrown after the events. The timeout covers the whole exchange. While it
+   * runs, `event` events go to the stream, not to subscribers.
    */
   stream(cmd: string, event: string, msg: Record<string, unknown> = {}, opts: CallOptions = {}): AsyncIterable<ViciSection> {
     return {
@@ -562,21 +563,17 @@ export class ViciClient extends EventEmitter<ClientEvents> {
       const frame = encodeCommand(cmd, msg);
       validateEventName(event);
       return this.enqueue(`${cmd}`, opts.timeoutMs ?? this.commandTimeoutMs, async (conn) => {
-        // A subscription to the same event on this connection is registered already; registering twice would
-        // make charon send each event twice, and unregistering would end the subscription.
-        const shared = this.registered.has(event);
-        if (!shared) await registerOn(conn, event, true);
+        // Registered already by a subscription or an earlier stream: registering twice would make charon send
+        // each event twice. Outside a stream, such events go to the subscribers (or nowhere).
+        if (!this.registered.has(event) && !conn.streamEvents.has(event)) {
+          await registerOn(conn, event, true);
+          conn.streamEvents.add(event);
+        }
         conn.stream = { event, push: onEvent };
         try {
           return await commandOn(conn, cmd, frame);
         } finally {
           conn.stream = undefined;
-          if (!shared && !conn.closed) {
-            await registerOn(conn, event, false).catch((err: Error) => {
-              if (conn.closed) throw err;
-              this.log?.debug({ event, err: err.message }, 'vici: unregister after stream failed');
-            });
-          }
         }
       });
     });
@@ -631,7 +628,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
         }
         const p = this.enqueue(`register ${event}`, this.commandTimeoutMs, async (conn) => {
           if (this.registered.has(event) || !this.subs.has(event)) return;
-          await registerOn(conn, event, true);
+          if (!conn.streamEvents.has(event)) await registerOn(conn, event, true);
           this.registered.add(event);
         });
         this.pendingRegistration.set(event, p);
@@ -665,6 +662,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
       await this.enqueue(`unregister ${event}`, this.commandTimeoutMs, async (conn) => {
         if (this.subs.has(event) || !this.registered.has(event)) return; // subscribed again meanwhile
         this.registered.delete(event);
+        if (conn.streamEvents.has(event)) return; // a stream of this connection still needs it
         await registerOn(conn, event, false).catch((err: Error) => {
           if (!(err instanceof ViciUnknownEventError)) throw err;
         });

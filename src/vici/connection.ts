@@ -31,6 +31,12 @@ export class Connection {
   private readonly closedPromise: Promise<void>;
   /** Set by a streamed command while it runs. */
   stream: StreamSink | undefined;
+  /**
+   * Stream events (list-sa, list-conn, ...) registered on this socket and left registered: charon sends them
+   * only in answer to this connection's own commands, so keeping them saves two round trips per streamed
+   * command (a filtered list-sas went from three exchanges to one). They die with the socket.
+   */
+  readonly streamEvents = new Set<string>();
 
   static async open(target: ViciTarget, timeoutMs: number, hooks: ConnectionHooks, signal?: AbortSignal): Promise<Connection> {
     return new Connection(await openSocket(target, timeoutMs, signal), target, hooks);

@@ -174,18 +174,32 @@ describe('ViciClient against a fake charon', () => {
     await until(() => seen.length === 8, 'child-updown events');
     assert.deepEqual(seen.slice(0, 4), ['up net-7', 'down net-101', 'down net-102', 'down net-103']);
     const log = fake.conns[0]!.log;
-    assert.deepEqual(log, [
-      'EVENT_REGISTER child-updown',
-      'EVENT_REGISTER list-sa',
-      'CMD_REQUEST list-sas',
-      'EVENT_UNREGISTER list-sa',
-      'EVENT_REGISTER list-sa',
-      'CMD_REQUEST list-sas',
-      'EVENT_UNREGISTER list-sa',
-    ]);
+    // list-sa is registered once and stays: one exchange per later list-sas.
+    assert.deepEqual(log, ['EVENT_REGISTER child-updown', 'EVENT_REGISTER list-sa', 'CMD_REQUEST list-sas', 'CMD_REQUEST list-sas']);
   });
 
-  it('stream: leaving the loop early still unregisters; the command runs to its end', async () => {
+  it('stream events stay registered per connection: registered again on a new socket, stray ones outside a stream dropped', async () => {
+    fake.on('list-sas', ({ conn }) => {
+      conn.event('list-sa', ikeSa('gw', 1, 1));
+      conn.respond({});
+    });
+    client = mk();
+    await client.connect();
+    const events: string[] = [];
+    client.on('event', (name: string) => events.push(name));
+    assert.equal((await client.listSas()).length, 1);
+    fake.emit('list-sa', ikeSa('stray', 2, 1)); // registered, but no stream runs: nobody's
+    assert.equal((await client.version()).version, '5.9.8');
+    assert.equal((await client.listSas()).length, 1, 'the stray event did not leak into the next stream');
+    assert.deepEqual(fake.conns[0]!.log, ['EVENT_REGISTER list-sa', 'CMD_REQUEST list-sas', 'CMD_REQUEST version', 'CMD_REQUEST list-sas']);
+    assert.deepEqual(events, [], 'no subscriber saw it');
+    fake.conns[0]!.kill();
+    await nextEvent(client, 'connect');
+    assert.equal((await client.listSas()).length, 1);
+    assert.deepEqual(fake.conns.at(-1)!.log, ['EVENT_REGISTER list-sa', 'CMD_REQUEST list-sas'], 'a new socket registers again');
+  });
+
+  it('stream: leaving the loop early; the command runs to its end, the connection stays in step', async () => {
     fake.on('list-sas', ({ conn }) => {
       for (let i = 1; i <= 5; i++) conn.event('list-sa', ikeSa(`ike${i}`, i, 0));
       conn.respond({});
@@ -197,7 +211,7 @@ describe('ViciClient against a fake charon', () => {
       break;
     }
     assert.equal((await client.version()).version, '5.9.8');
-    assert.deepEqual(fake.conns[0]!.log, ['EVENT_REGISTER list-sa', 'CMD_REQUEST list-sas', 'EVENT_UNREGISTER list-sa', 'CMD_REQUEST version']);
+    assert.deepEqual(fake.conns[0]!.log, ['EVENT_REGISTER list-sa', 'CMD_REQUEST list-sas', 'CMD_REQUEST version']);
   });
 
   it('stream of an event that is also subscribed: no second registration, subscription survives', async () => {
@@ -221,25 +235,22 @@ describe('ViciClient against a fake charon', () => {
   it('event during unregister goes to the subscribers, unregister completes', async () => {
     await fake.close();
     fake = await FakeCharon.start({
-      onUnregister: (_event, conn) => {
-        conn.event('child-updown', updown(true, 'gw', 'net', 42));
+      onUnregister: (event, conn) => {
+        if (event === 'ike-updown') conn.event('child-updown', updown(true, 'gw', 'net', 42));
       },
-    });
-    fake.on('list-sas', ({ conn }) => {
-      conn.event('list-sa', ikeSa('gw', 1, 1));
-      conn.respond({});
     });
     fake.on('version', ({ conn }) => conn.respond({ daemon: 'charon', version: '5.9.8', sysname: 'Linux', release: '6.1', machine: 'x86_64' }));
     client = mk();
     await client.connect();
     const seen: string[] = [];
     const unsub = await client.onChildUpdown((e) => seen.push(Object.keys(e.ike['child-sas'])[0]!));
+    const unsubIke = await client.subscribe('ike-updown', () => {});
     const log = fake.conns[0]!.log;
-    assert.equal((await client.listSas()).length, 1);
-    await until(() => seen.length === 1, 'event sent during the stream unregister');
+    await unsubIke();
+    await until(() => seen.length === 1, 'event sent during the ike-updown unregister');
     assert.deepEqual(seen, ['net-42']);
     await unsub();
-    assert.deepEqual(log.slice(-1), ['EVENT_UNREGISTER child-updown']);
+    assert.deepEqual(log.slice(-2), ['EVENT_UNREGISTER ike-updown', 'EVENT_UNREGISTER child-updown']);
     assert.equal(fake.conns[0]!.registered.has('child-updown'), false);
     await unsub(); // idempotent
     assert.equal((await client.version()).version, '5.9.8', 'in step after both unregisters');
