@@ -306,14 +306,17 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (ike) filter.ike = ike;
     // charon 5.9.x lists every IKE_SA matching `ike` even when none of its children match
     // `child`, so one read shows both the tunnel's CHILD_SAs and a reauth or initiate in flight.
-    const own = ike ? (this.initiatesInFlight.get(ike) ?? 0) : 0;
+    // Our own initiates in flight are counted when charon's answer is in, not when the read was
+    // queued: a sibling's initiate sent meanwhile set up the IKE_SA the answer shows (counting too
+    // few made the last tunnel of an IKE_SA wait 250 ms after a peer's IKE_SA delete).
+    const own = () => (ike ? (this.initiatesInFlight.get(ike) ?? 0) : 0);
     const sas = await this.vici.listSas(filter);
-    let obs = observeTunnel(sas, v.config.child, ike, own);
+    let obs = observeTunnel(sas, v.config.child, ike, own());
     if (sas.length === 0 && ike) {
       // Should a charon hide IKE_SAs without a matching child, look at the connection before
       // acting, or we race its own negotiation.
-      const whole = observeTunnel(await this.vici.listSas({ ike }), v.config.child, ike, own);
-      obs = { ...obs, charonBusy: whole.charonBusy };
+      const whole = observeTunnel(await this.vici.listSas({ ike }), v.config.child, ike, own());
+      obs = { ...obs, charonBusy: whole.charonBusy, ...(whole.busyWhy !== undefined ? { busyWhy: `${whole.busyWhy} (unfiltered read)` } : {}) };
     }
     return obs;
   }
@@ -343,7 +346,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.track(v, obs, item.reasons, now);
     const d = decide({ enabled: v.config.enabled, obs, rt, now });
     rt.status = d.status;
-    this.log.debug({ tunnel: item.name, status: d.status, decision: d.kind, why: d.why, reasons, up: obs.up.length, busy: obs.charonBusy }, 'reconcile');
+    this.log.debug({ tunnel: item.name, status: d.status, decision: d.kind, why: d.why, reasons, up: obs.up.length, busy: obs.busyWhy ?? false }, 'reconcile');
     if (d.kind === 'none') {
       if (d.requeueAfterMs !== undefined) this.queue.addAfter(item.name, d.requeueAfterMs, 'retry');
       this.emit('reconcile', { tunnel: item.name, result: d.requeueAfterMs !== undefined ? 'requeue' : 'ok', ms: performance.now() - t0, reasons });

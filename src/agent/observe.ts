@@ -33,6 +33,8 @@ export interface TunnelObservation {
    * the caller's own initiates in flight (see `childCreates`).
    */
   charonBusy: boolean;
+  /** Why charonBusy was set (the first reason), for the debug log. */
+  busyWhy?: string;
   /** CHILD_CREATE tasks queued or active on the connection's IKE_SAs (for any child: tasks carry no child name). */
   childCreates: number;
   /** Unique ids of IKE_SAs that hold this tunnel's children. */
@@ -53,14 +55,16 @@ function list(v: unknown): string[] {
 /** IKE_SA states of a first negotiation (IKE_SA_INIT/IKE_AUTH), as opposed to a rekey or reauth. */
 const IKE_SETUP_STATES = new Set(['CREATED', 'CONNECTING']);
 
-function ikeBusy(ike: IkeSa, ownInitiates: number): boolean {
+/** Why the IKE_SA counts as negotiating, or undefined. */
+function ikeBusy(ike: IkeSa, ownInitiates: number): string | undefined {
   // An IKE_SA being set up while the caller has initiates in flight on the connection is most
   // likely the caller's own: charon queues further CHILD_SAs of the connection on it, so waiting
   // for it only delays siblings (an IKE_SA delete took ~6x charon's own close_action). If charon
   // set it up itself, its CHILD_CREATE tasks outnumber the caller's initiates (checked below).
-  if (ownInitiates > 0 && IKE_SETUP_STATES.has(ike.state)) return false;
-  if (IKE_BUSY_STATES.has(ike.state)) return true;
-  return [...list(ike['tasks-queued']), ...list(ike['tasks-active'])].some((t) => IKE_CREATING_TASKS.has(t));
+  if (ownInitiates > 0 && IKE_SETUP_STATES.has(ike.state)) return undefined;
+  if (IKE_BUSY_STATES.has(ike.state)) return `IKE_SA ${ike.uniqueid} ${ike.state}`;
+  const task = [...list(ike['tasks-queued']), ...list(ike['tasks-active'])].find((t) => IKE_CREATING_TASKS.has(t));
+  return task === undefined ? undefined : `IKE_SA ${ike.uniqueid} ${task}`;
 }
 
 function childCreates(ike: IkeSa): number {
@@ -92,12 +96,13 @@ export function observeTunnel(sas: readonly IkeSa[], child: string, ike?: string
       };
       if (UP_STATES.has(c.state)) obs.up.push(ref);
       if (c.state === 'INSTALLED') obs.installed.push(ref);
-      if (c.state === 'CREATED' || c.state === 'INSTALLING') obs.charonBusy = true;
+      if (c.state === 'CREATED' || c.state === 'INSTALLING') busy(obs, `CHILD_SA ${c.uniqueid} ${c.state}`);
     }
     // An IKE_SA that does not hold the child still matters when it belongs to the tunnel's
     // connection: a reauthentication or an initiate in flight will bring the child with it.
     if (holds || ike !== undefined) {
-      if (ikeBusy(sa, ownInitiates)) obs.charonBusy = true;
+      const why = ikeBusy(sa, ownInitiates);
+      if (why) busy(obs, why);
       obs.childCreates += childCreates(sa);
     }
     if (holds) {
@@ -109,8 +114,13 @@ export function observeTunnel(sas: readonly IkeSa[], child: string, ike?: string
   // not charon's own re-initiation: only a surplus means charon is restoring something itself
   // (close_action, a trap acquire) that may be this tunnel. Without this, one tunnel's initiate
   // would hold every other tunnel of the connection back, serialising a restart storm.
-  if (obs.childCreates > ownInitiates) obs.charonBusy = true;
+  if (obs.childCreates > ownInitiates) busy(obs, `${obs.childCreates} CHILD_CREATE tasks, ${ownInitiates} initiates of ours`);
   return obs;
+}
+
+function busy(obs: TunnelObservation, why: string): void {
+  obs.charonBusy = true;
+  obs.busyWhy ??= why;
 }
 
 /**

@@ -49,6 +49,9 @@ describe('observeTunnel', () => {
     assert.equal(observeTunnel([ike('gw', 1, [], setup)], 'a', 'gw', 0).charonBusy, true);
     assert.equal(observeTunnel([ike('gw', 1, [], { state: 'REKEYING' })], 'a', 'gw', 1).charonBusy, true);
     assert.equal(observeTunnel([ike('gw', 1, [], { 'tasks-active': ['IKE_REAUTH'] })], 'a', 'gw', 1).charonBusy, true);
+    // The debug log says why.
+    assert.equal(observeTunnel([ike('gw', 1, [], setup)], 'a', 'gw', 0).busyWhy, 'IKE_SA 1 CONNECTING');
+    assert.equal(observeTunnel([ike('gw', 1, [], { ...setup, 'tasks-queued': ['CHILD_CREATE'] })], 'a', 'gw', 1).busyWhy, '2 CHILD_CREATE tasks, 1 initiates of ours');
   });
 
   it('keeps the newest duplicate', () => {
