@@ -1,5 +1,6 @@
 // `ipsec-keepalive run`: the agent process. Wires config, logger, VICI client, agent, probes,
 // and (when configured) metrics and alerts; handles SIGHUP reload and SIGTERM/SIGINT stop.
+import type { Logger } from 'pino';
 import { Agent } from '../agent/agent.js';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type AgentConfig } from '../agent/config.js';
 import { createLogger } from '../agent/logger.js';
@@ -66,7 +67,10 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
     })();
   });
 
-  vici.on('connect', () => log.info({ socket: cfg.viciUri }, 'connected to charon'));
+  vici.on('connect', () => {
+    log.info({ socket: cfg.viciUri }, 'connected to charon');
+    void warnIfInitiatesStarveCharon(vici, cfg.maxConcurrentInitiates, log);
+  });
   let waitingLogged = false;
   let agentStarted = false;
   vici.on('disconnect', (err) => {
@@ -88,4 +92,24 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
   agentStarted = true;
   log.info({ tunnels: agent.view().size }, 'agent running');
   return stopped;
+}
+
+/**
+ * Each blocking initiate holds one of charon's worker threads until its CHILD_SA is up (strongSwan #2776).
+ * With too many, charon has no thread left to read its peer's answers: in bench:storm, 16 concurrent
+ * initiates against charon's default 16 threads lost CREATE_CHILD_SA answers to 10 s retransmits and never
+ * finished a 400-tunnel restart in 3 minutes, where 4 took 8 s. Said once per connect, not enforced.
+ */
+export async function warnIfInitiatesStarveCharon(vici: ViciClient, maxConcurrentInitiates: number, log: Logger): Promise<void> {
+  try {
+    const threads = Number((await vici.stats()).workers?.total);
+    if (Number.isFinite(threads) && threads > 0 && maxConcurrentInitiates > threads / 4) {
+      log.warn(
+        { maxConcurrentInitiates, charonThreads: threads },
+        `vici.max_concurrent_initiates ${maxConcurrentInitiates} is more than a quarter of charon's ${threads} worker threads: blocking initiates can starve charon (strongSwan #2776); use at most ${Math.max(1, Math.floor(threads / 4))} or raise charon.threads`,
+      );
+    }
+  } catch (err) {
+    log.debug({ err: (err as Error).message }, 'stats failed; charon worker threads not checked');
+  }
 }
