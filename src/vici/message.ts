@@ -6,10 +6,11 @@
 // property order, so a section holding one carries its wire order under VICI_ORDER (see orderedKeys).
 //
 // The decoder is hand-written. binary-parser (on the design card) was tried for the element stream
-// (bench/vici-binary-parser.ts) and kept out: on a 433 KB list-sa event with 1000 CHILD_SAs, on the 2-core lab
-// VM under tsx, it decoded at 10-13 MB/s against 42-70 MB/s for this reader with Buffer values and 74-79 MB/s
-// with text values (decodeMessagePlain), 3-6x slower, because it builds an object per element and decodes
-// names through TextDecoder; it also cannot say where a bad element starts. `npm run bench:vici` re-measures.
+// (bench/vici-binary-parser.ts) and kept out: on a 423 KiB list-sa event with 1000 CHILD_SAs, on the 2-core
+// lab VM, it decoded at 13-18 MB/s against ~205 MB/s for this reader with Buffer values and ~270 MB/s with
+// text values (decodeMessagePlain; ~110 MB/s when every CHILD_SA name is new), because it builds an object
+// per element and decodes names through TextDecoder; it also cannot say where a bad element starts.
+// `npm run bench:vici` re-measures.
 
 // Imported, not the global: in Node 20 the global Buffer is a getter, called on every use.
 import { Buffer, isAscii } from 'node:buffer';
