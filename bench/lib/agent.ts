@@ -7,18 +7,9 @@ import { stringify } from 'yaml';
 import type { Lab } from '../../test/lab/lab.js';
 import { waitFor } from '../../test/lab/wait.js';
 import { built } from './build.js';
+import { onLines, parseLogLine, type LogLine } from '../../test/lab/json-lines.js';
 
-export interface LogLine {
-  level: number;
-  time: string;
-  msg: string;
-  tunnel?: string;
-  action?: string;
-  reason?: string;
-  result?: string;
-  ms?: number;
-  [k: string]: unknown;
-}
+export type { LogLine };
 
 export interface BenchAgent {
   proc: ChildProcess;
@@ -59,23 +50,9 @@ export async function startBenchAgent(lab: Lab, cfg: object, name = 'agent'): Pr
   writeFileSync(configPath, stringify(cfg));
   const proc = lab.spawnIn('left', [process.execPath, built().main, 'run', '--config', configPath]);
   const logs: LogLine[] = [];
-  let partial = '';
   let stderr = '';
-  proc.stdout?.setEncoding('utf8');
+  onLines(proc.stdout, (line) => logs.push(parseLogLine(line)));
   proc.stderr?.setEncoding('utf8');
-  proc.stdout?.on('data', (d: string) => {
-    partial += d;
-    const lines = partial.split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      if (!line.trim()) continue;
-      try {
-        logs.push(JSON.parse(line) as LogLine);
-      } catch {
-        logs.push({ level: 60, time: '', msg: `unparsed: ${line}` });
-      }
-    }
-  });
   proc.stderr?.on('data', (d: string) => {
     stderr += d;
   });

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Lab } from '../../test/lab/lab.js';
 import { built } from './build.js';
 import type { RecoveryRequest, RecoveryResult, WatchRequest, WatchResult, WorkerInit } from './worker.js';
+import { onLines } from '../../test/lab/json-lines.js';
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'worker.ts');
 
@@ -26,7 +27,6 @@ export async function startWorker(lab: Lab): Promise<Worker> {
   const proc = lab.spawnIn('left', [process.execPath, '--import', 'tsx', WORKER, JSON.stringify(init)]);
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 1;
-  let partial = '';
   let stderr = '';
   let ready: () => void;
   let failed: (e: Error) => void;
@@ -35,23 +35,17 @@ export async function startWorker(lab: Lab): Promise<Worker> {
     failed = rej;
   });
   proc.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  proc.stdout?.setEncoding('utf8').on('data', (d: string) => {
-    partial += d;
-    const lines = partial.split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      if (!line.trim()) continue;
-      const m = JSON.parse(line) as { id: number; ok: boolean; result?: unknown; error?: string };
-      if (m.id === 0) {
-        ready();
-        continue;
-      }
-      const p = pending.get(m.id);
-      pending.delete(m.id);
-      if (!p) continue;
-      if (m.ok) p.resolve(m.result);
-      else p.reject(new Error(`worker: ${m.error}`));
+  onLines(proc.stdout, (line) => {
+    const m = JSON.parse(line) as { id: number; ok: boolean; result?: unknown; error?: string };
+    if (m.id === 0) {
+      ready();
+      return;
     }
+    const p = pending.get(m.id);
+    pending.delete(m.id);
+    if (!p) return;
+    if (m.ok) p.resolve(m.result);
+    else p.reject(new Error(`worker: ${m.error}`));
   });
   proc.once('exit', (code) => {
     const err = new Error(`worker exited ${code}: ${stderr.slice(-1500)}`);

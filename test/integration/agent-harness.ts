@@ -6,22 +6,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { Lab } from '../lab/lab.js';
+import { onLines, parseLogLine, type LogLine } from '../lab/json-lines.js';
 import { waitFor } from '../lab/wait.js';
 import { ViciClient, type ChildUpdown } from '../../src/vici/index.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
-export interface LogLine {
-  level: number;
-  time: string;
-  msg: string;
-  tunnel?: string;
-  action?: string;
-  reason?: string;
-  health?: string;
-  err?: string;
-  [k: string]: unknown;
-}
+export type { LogLine };
 
 export interface RunningAgent {
   proc: ChildProcess;
@@ -58,23 +49,11 @@ export async function startAgent(lab: Lab, cfg: object, name = 'agent'): Promise
   const proc = lab.spawnIn('left', [process.execPath, '--import', 'tsx', MAIN, 'run', '--config', configPath]);
   const logs: LogLine[] = [];
   let raw = '';
-  let partial = '';
-  proc.stdout?.setEncoding('utf8');
-  proc.stderr?.setEncoding('utf8');
-  proc.stdout?.on('data', (d: string) => {
-    raw += d;
-    partial += d;
-    const lines = partial.split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      if (!line.trim()) continue;
-      try {
-        logs.push(JSON.parse(line) as LogLine);
-      } catch {
-        logs.push({ level: 60, time: '', msg: `unparsed: ${line}` });
-      }
-    }
+  onLines(proc.stdout, (line) => {
+    raw += `${line}\n`;
+    logs.push(parseLogLine(line));
   });
+  proc.stderr?.setEncoding('utf8');
   proc.stderr?.on('data', (d: string) => {
     raw += d;
   });
