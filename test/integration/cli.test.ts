@@ -2,33 +2,17 @@
 // `run` with `discover: true` (every CHILD_SA charon has loaded, no tunnel list).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { startLab, type Lab } from '../lab/lab.js';
 import { everyTunnelOnce, labConfig, startAgent, watchLeft } from './agent-harness.js';
+import { inNetns, runCli, type CliRun } from '../lab/cli-run.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** Runs the CLI inside the lab's left namespace (where probes take the tunnel). */
-function cli(lab: Lab, args: string[]): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('ip', ['netns', 'exec', lab.left.ns, process.execPath, '--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(lab: Lab, args: string[]): Promise<CliRun> {
+  return runCli(args, { prefix: inNetns(lab.left.ns) });
 }
 
 describe('CLI against the lab', () => {

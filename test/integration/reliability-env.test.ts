@@ -3,19 +3,17 @@
 // not have, and SIGHUP with a broken file. Each must end in one clear line and the rest keeps working.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { startLab, type Lab } from '../lab/lab.js';
 import { waitFor } from '../lab/wait.js';
 import { everyTunnelOnce, labConfig, startAgent, watchLeft, childNamesOf, type LogLine, type RunningAgent, type Watcher } from './agent-harness.js';
 import { startTappedAgent } from '../soak/agent-proc.js';
 import { VICI_RECONNECT_CAP_MS } from '../soak/bounds.js';
+import { runCli } from '../lab/cli-run.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const EVENT_BOUND_MS = 1000;
 
 function oneLine(l: LogLine): void {
@@ -86,13 +84,7 @@ describe('environment: the agent against a lab that misbehaves', () => {
     const cfgPath = join(lab.dir, 'taken.yaml');
     writeFileSync(cfgPath, stringify(labConfig(lab, { metrics: { enabled: true, listen: `127.0.0.1:${port}` } })));
     try {
-      const r = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-        const p = spawn(process.execPath, ['--import', 'tsx', MAIN, 'run', '--config', cfgPath], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
-        let stderr = '';
-        p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        p.on('error', reject);
-        p.on('close', (code) => resolve({ code, stderr }));
-      });
+      const r = await runCli(['run', '--config', cfgPath]);
       assert.equal(r.code, 1);
       assert.equal(r.stderr, `ipsec-keepalive run: metrics: cannot listen on 127.0.0.1:${port}: address already in use\n`);
     } finally {

@@ -6,16 +6,14 @@
 // loopback by default and serves /metrics and /healthz only.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { startLab, type Lab } from '../lab/lab.js';
 import { waitFor } from '../lab/wait.js';
 import { labConfig, startAgent, watchLeft, childNamesOf, type RunningAgent, type Watcher } from './agent-harness.js';
 import { startTappedAgent } from '../soak/agent-proc.js';
 import { VICI_RECONNECT_CAP_MS } from '../soak/bounds.js';
+import { runCli, type CliRun } from '../lab/cli-run.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const NOBODY = 65534;
 /** A group no one else uses, standing for the socket's group (ipsec-vici in the README). */
 const VICI_GID = 64_321;
@@ -23,17 +21,8 @@ const AS_AGENT_USER = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, `--g
 const WITH_NET_RAW = ['--inh-caps=+net_raw', '--ambient-caps=+net_raw'];
 const AS_STRANGER = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
 
-function cli(prefix: string[], args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const argv = [...prefix, '--', process.execPath, '--import', 'tsx', MAIN, ...args];
-    const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(prefix: string[], args: string[]): Promise<CliRun> {
+  return runCli(args, { prefix: [...prefix, '--'] });
 }
 
 function statusOf(pid: number): { uid: string; capEff: string } {

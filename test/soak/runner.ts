@@ -5,24 +5,22 @@
 // exiting 0 when told to), no unhandled error in its output, and RSS not growing. At the end it greps
 // everything the agent wrote, `status --json`, /metrics and /healthz for the lab's PSK and the alert
 // secrets. Used by scripts/soak.ts (any length) and test/integration/soak-ci.test.ts (20 faults).
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { parseConfig, type Tuning } from '../../src/agent/config.js';
 import { childNamesOf, labConfig, startAgent, watchLeft, type LogLine, type RunningAgent, type Watcher } from '../integration/agent-harness.js';
-import { startLab, type Lab } from '../lab/lab.js';
+import { startLab } from '../lab/lab.js';
 import { tcpCheck } from '../lab/net-check.js';
 import { waitFor } from '../lab/wait.js';
 import { boundsFor, dampedAllowanceMs, failingRoundMs, MARGIN_MS, type Bound } from './bounds.js';
 import { duringOutage, scanOutput, type ScanRules } from './log-scan.js';
 import { formatRss, formatTable, rssSegments, summarize, type FaultRecord, type Recovery, type RssSample, type RssSegment } from './report.js';
 import { buildSchedule, describeFault, type Fault, type FaultKind, type SoakMode } from './schedule.js';
+import { inNetns, runCli } from '../lab/cli-run.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 export interface SoakOptions {
   seed: number;
@@ -94,17 +92,6 @@ function rssKb(pid: number): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-function runCli(lab: Lab, args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('ip', ['netns', 'exec', lab.left.ns, process.execPath, '--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, out }));
-  });
 }
 
 export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
@@ -521,7 +508,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     completed = records.length === todo.length && !runViolations.length;
 
     // What it serves, for the secrets check (with everything it said, once it has stopped).
-    const status = await runCli(lab, ['status', '--json', '--config', agent.configPath]);
+    const ran = await runCli(['status', '--json', '--config', agent.configPath], { prefix: inNetns(lab.left.ns) });
+    const status = { code: ran.code, out: `${ran.stdout}${ran.stderr}` };
     const metrics = await lab.exec('left', ['curl', '-sS', '--max-time', '5', 'http://127.0.0.1:9842/metrics'], { allowFail: true });
     const healthz = await lab.exec('left', ['curl', '-sS', '--max-time', '5', 'http://127.0.0.1:9842/healthz'], { allowFail: true });
     served.push(['status --json', status.out], ['/metrics', metrics.stdout], ['/healthz', healthz.stdout]);

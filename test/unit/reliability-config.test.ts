@@ -4,15 +4,13 @@
 // and exit 78 (a sample of every kind of mistake, spawned as `node --import tsx src/cli/main.ts run`).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { ConfigError, EX_CONFIG, parseConfig } from '../../src/agent/config.js';
+import { runCli } from '../lab/cli-run.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const SECRET_URL = 'https://hooks.example.net/services/T0/B0/very-secret-token?sig=also-secret';
 const PASSWORD = 'hunter2-smtp-password';
 
@@ -206,17 +204,7 @@ describe('config: the CLI says it in one line and exits 78', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ik-badcfg-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      p.on('error', reject);
-      p.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
+  const run = (args: string[]) => runCli(args);
 
   // One of each kind of mistake (a process each costs a second): type, range, format, unknown key,
   // duplicate, wrong shape, union, secret-bearing field, and YAML itself.
