@@ -2,7 +2,7 @@
 # Installs what the demo, the test suite and the package build need, only where it is missing, on a
 # Debian 12 with Node 20: Debian's strongSwan (charon, swanctl, starter, libipsec), the tools the lab
 # and the tests run (ip, nft, ping, curl, ss, setpriv, Prometheus, systemd-analyze, man, lintian),
-# the build tools for native npm addons, then the npm packages from package-lock.json and the build.
+# the build tools for native npm addons (and libsystemd's headers for sd-notify), then the npm packages from package-lock.json and the build.
 # Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ wanted=(
   ip"|iproute2"
   ping"|iputils-ping"
   curl"|curl"
-  kill"|procps"
+  /bin/kill"|procps"
   prometheus"|prometheus"
   systemd-analyze"|systemd"
   man"|man-db"
@@ -26,6 +26,7 @@ wanted=(
   python3"|python3"
   make"|make"
   g++"|g++"
+  /usr/include/systemd/sd-daemon.h"|libsystemd-dev"
 )
 need=()
 for w in "${wanted[@]}"; do
