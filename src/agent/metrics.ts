@@ -13,7 +13,7 @@ import type { TunnelConfig } from './config.js';
 import { newRuntime, type TunnelStatus } from './decide.js';
 import type { EventEmitter } from 'eventemitter3';
 import type { ActionEvent, ActionKind, ActionReason, AgentEvents, ReconcileEvent } from './events.js';
-import type { TunnelObservation } from './observe.js';
+import { tunnelUp, type TunnelObservation } from './observe.js';
 import type { ProbeResult } from '../probes/types.js';
 import { tcpLabel } from '../probes/tcp.js';
 import { TrafficAccumulator, type TrafficKey } from './metrics/traffic.js';
@@ -560,7 +560,7 @@ export class AgentMetrics implements AlertCounters {
   // ---- derived state ------------------------------------------------------------------------
 
   private isUp(v: TunnelView): boolean {
-    return this.vici.connected && (v.obs?.up.length ?? 0) > 0;
+    return tunnelUp(v.obs, this.vici.connected);
   }
 
   private isHealthy(v: TunnelView): boolean {

@@ -43,6 +43,11 @@ export interface TunnelObservation {
   ikeNames: string[];
 }
 
+/** Up: at the agent's last look, made while VICI was connected, charon had a CHILD_SA of the tunnel carrying traffic. */
+export function tunnelUp(obs: TunnelObservation | undefined, viciConnected: boolean): boolean {
+  return viciConnected && (obs?.up.length ?? 0) > 0;
+}
+
 function num(v: unknown): number {
   const n = typeof v === 'string' ? Number(v) : NaN;
   return Number.isFinite(n) ? n : 0;

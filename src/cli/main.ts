@@ -1,7 +1,7 @@
 // ipsec-keepalive command line: parses arguments and wires the parts together, nothing more.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG } from '../agent/config.js';
+import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG, loadConfig } from '../agent/config.js';
 import { runAgentCommand } from './run.js';
 import { runCheck, runDoctor, runStatus } from './inspect.js';
 
@@ -28,6 +28,7 @@ Commands:
   status    tunnels and their SAs straight from charon (--json for machines)
   check     probe every configured target once; exit 1 if any fails
   doctor    compare charon's loaded connections with the recommended hardening
+  validate  read the config file and exit: 0 when valid, 78 with the error (systemctl reload runs it)
   record    record VICI traffic between a client and charon into a fixture file
 
 Options (all commands):
@@ -40,10 +41,11 @@ Exit codes: 0 ok, 1 failure (check: a probe failed), 64 usage error,
             69 charon's VICI socket unreachable, 78 bad configuration.`;
 
 const COMMAND_HELP: Record<string, string> = {
-  run: `Usage: ipsec-keepalive run [-c PATH] [--socket URI]\n\nRuns the agent in the foreground (systemd: Type=simple). SIGHUP reloads the config,\nSIGTERM/SIGINT stop it. Logs JSON lines to stdout (pretty in a terminal).`,
+  run: `Usage: ipsec-keepalive run [-c PATH] [--socket URI]\n\nRuns the agent in the foreground (systemd: Type=notify, with a watchdog). SIGHUP reloads the\nconfig, SIGTERM/SIGINT stop it. Logs JSON lines to stdout (pretty in a terminal; under systemd\neach line carries its syslog priority for journald).`,
   status: `Usage: ipsec-keepalive status [-c PATH] [--socket URI] [--json]\n\nLists the configured tunnels (or, without a config file, every CHILD_SA config charon\nhas loaded) with their IKE_SA and CHILD_SA state.`,
   check: `Usage: ipsec-keepalive check [-c PATH] [--json]\n\nProbes every configured target once, from each tunnel's source address.\nExit 0 when all pass, 1 when any fails.`,
   doctor: `Usage: ipsec-keepalive doctor [-c PATH] [--socket URI]\n\nReads charon's loaded connections (swanctl.conf or ipsec.conf) and warns where they\ndiffer from the hardening the agent relies on, or risk duplicate CHILD_SAs.`,
+  validate: `Usage: ipsec-keepalive validate [-c PATH]\n\nReads and checks the config file as \`run\` would, and exits: 0 when it is valid, 78 with a\none-line error naming the field when it is not. \`systemctl reload\` runs it before it signals\nthe agent, so a broken file fails the reload and the running configuration stays.`,
   record: `Usage: ipsec-keepalive record --listen PATH --upstream URI --out FILE\n\nA VICI proxy: point any client at --listen; every byte both ways is written with\ntimestamps to FILE (JSON lines), for replay tests.`,
 };
 
@@ -99,6 +101,15 @@ export async function main(argv: string[]): Promise<number> {
         return await runCheck(values);
       case 'doctor':
         return await runDoctor(values);
+      case 'validate': {
+        if (values.json || values.socket) {
+          console.error(`ipsec-keepalive validate: takes only --config`);
+          return EXIT.USAGE;
+        }
+        const cfg = await loadConfig(values.config ?? DEFAULT_CONFIG_PATH);
+        console.log(`${cfg.path}: valid (${cfg.tunnels.length} tunnels${cfg.discover ? ', discover' : ''})`);
+        return EXIT.OK;
+      }
     }
   } catch (err) {
     if (err instanceof ConfigError) {

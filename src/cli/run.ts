@@ -4,9 +4,14 @@ import type { Logger } from 'pino';
 import { Agent } from '../agent/agent.js';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type AgentConfig } from '../agent/config.js';
 import { createLogger } from '../agent/logger.js';
+import { tunnelUp } from '../agent/observe.js';
 import { runProbe } from '../probes/index.js';
 import { ViciClient } from '../vici/index.js';
 import { startObservability, type Observability } from './observability.js';
+import { serviceNotifier } from './systemd.js';
+
+/** How often systemd's STATUS= line ("N/M tunnels up") is brought up to date. */
+const SERVICE_STATUS_INTERVAL_MS = 5000;
 
 export interface RunOptions {
   config?: string;
@@ -29,7 +34,15 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
     logger: log.child({ component: 'vici' }),
   });
   const agent = new Agent({ config: cfg, vici, logger: log, runProbe });
-
+  const service = serviceNotifier();
+  let viciDownReason = '';
+  const statusLine = (): string => {
+    if (!vici.connected) return `waiting for charon (${viciDownReason || 'not connected yet'})`;
+    const views = [...agent.view().values()];
+    return `${views.filter((v) => tunnelUp(v.obs, true)).length}/${views.length} tunnels up`;
+  };
+  const statusTimer = setInterval(() => service.status(statusLine()), SERVICE_STATUS_INTERVAL_MS);
+  statusTimer.unref();
 
   log.info({ config: cfg.path, socket: cfg.viciUri, tunnels: cfg.tunnels.length, discover: cfg.discover }, 'starting; waiting for charon');
   // Metrics and alerts first: "agent up, charon down" is exactly what they must be able to say.
@@ -41,10 +54,13 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'stopping');
+      service.stopping();
+      clearInterval(statusTimer);
       void (async () => {
         await agent.stop();
         await vici.close();
         await obs.close();
+        service.close();
         log.flush();
         resolve(0);
       })();
@@ -54,6 +70,7 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
   });
 
   process.on('SIGHUP', () => {
+    service.reloading();
     void (async () => {
       try {
         const next = await loadWithOverrides(opts);
@@ -64,6 +81,7 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
         const msg = err instanceof ConfigError ? err.message : (err as Error).message;
         log.error({ err: msg }, `reload rejected, keeping the running configuration: ${msg}`);
       }
+      service.ready(statusLine());
     })();
   });
 
@@ -74,9 +92,12 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
   let waitingLogged = false;
   let agentStarted = false;
   vici.on('disconnect', (err) => {
-    // Before the first connection: say once, in one line, what we wait for and why.
+    viciDownReason = err.message;
+    // Before the first connection: say once, in one line, what we wait for and why. The agent is
+    // running (metrics, alerts, waiting for charon): systemd may call it started.
     if (!waitingLogged && !agentStarted) {
       waitingLogged = true;
+      service.ready(statusLine());
       log.warn({ socket: cfg.viciUri, err: err.message }, `charon's VICI socket ${cfg.viciUri} is not reachable (${err.message}); waiting for it`);
     }
   });
@@ -90,6 +111,7 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
   if (stopping) return stopped;
   await agent.start();
   agentStarted = true;
+  service.ready(statusLine());
   log.info({ tunnels: agent.view().size }, 'agent running');
   return stopped;
 }
