@@ -60,7 +60,7 @@ tunnels:
     const text = readFileSync(new URL('../../examples/config.yaml', import.meta.url), 'utf8');
     const cfg = parseConfig(text, 'examples/config.yaml');
     assert.equal(cfg.tunnels[0]!.child, 'ikev2-vpn-140');
-    assert.deepEqual(cfg.tunnels[0]!.probes[0], { kind: 'tcp', host: '154.118.230.140', port: 9802 });
+    assert.deepEqual(cfg.tunnels[0]!.probes[0], { kind: 'tcp', host: '198.51.100.140', port: 9802 });
   });
 
   const bad: Array<[string, string, RegExp]> = [

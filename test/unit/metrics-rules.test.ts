@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const DIR = fileURLToPath(new URL('../../fixtures/metrics/', import.meta.url));
+/** Shipped in the package as /usr/share/ipsec-keepalive/prometheus/alert-rules.yml. */
+const RULES = fileURLToPath(new URL('../../contrib/prometheus/alert-rules.yml', import.meta.url));
 const DOCS = fileURLToPath(new URL('../../README.md', import.meta.url));
 
 function promtool(args: string[]): Promise<{ code: number | null; out: string }> {
@@ -23,7 +25,7 @@ function promtool(args: string[]): Promise<{ code: number | null; out: string }>
 
 describe('recommended Prometheus alerting rules', () => {
   it('pass promtool check rules', async () => {
-    const r = await promtool(['check', 'rules', 'alert-rules.yml']);
+    const r = await promtool(['check', 'rules', RULES]);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /SUCCESS: 7 rules found/);
   });
@@ -34,8 +36,8 @@ describe('recommended Prometheus alerting rules', () => {
   });
 
   it('are the rules README.md shows', () => {
-    const rules = readFileSync(`${DIR}alert-rules.yml`, 'utf8');
+    const rules = readFileSync(RULES, 'utf8');
     const groups = rules.slice(rules.indexOf('groups:'));
-    assert.ok(readFileSync(DOCS, 'utf8').includes(groups.trimEnd()), 'README.md does not show fixtures/metrics/alert-rules.yml verbatim (from "groups:")');
+    assert.ok(readFileSync(DOCS, 'utf8').includes(groups.trimEnd()), 'README.md does not show contrib/prometheus/alert-rules.yml verbatim (from "groups:")');
   });
 });
