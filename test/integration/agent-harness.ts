@@ -3,14 +3,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { Lab } from '../lab/lab.js';
 import { onLines, parseLogLine, type LogLine } from '../lab/json-lines.js';
 import { waitFor } from '../lab/wait.js';
+import { SOURCE_ENTRY } from '../lab/cli-run.js';
 import { ViciClient, type ChildUpdown } from '../../src/vici/index.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 export type { LogLine };
 
@@ -43,10 +42,11 @@ export function labConfig(lab: Lab, over: { tunnels?: object[]; defaults?: objec
   };
 }
 
-export async function startAgent(lab: Lab, cfg: object, name = 'agent'): Promise<RunningAgent> {
+/** `entry` runs another build of the CLI (the installed product) instead of the source. */
+export async function startAgent(lab: Lab, cfg: object, name = 'agent', entry: string[] = SOURCE_ENTRY): Promise<RunningAgent> {
   const configPath = join(lab.dir, `${name}.yaml`);
   writeFileSync(configPath, stringify(cfg));
-  const proc = lab.spawnIn('left', [process.execPath, '--import', 'tsx', MAIN, 'run', '--config', configPath]);
+  const proc = lab.spawnIn('left', [...entry, 'run', '--config', configPath]);
   const logs: LogLine[] = [];
   let raw = '';
   onLines(proc.stdout, (line) => {

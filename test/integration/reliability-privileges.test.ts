@@ -3,7 +3,8 @@
 // `status` works with the group and fails in one line naming the socket without it; `run` keeps
 // retrying a socket it may not open (mode 000) and connects once it may; ICMP probes work with
 // CAP_NET_RAW and, without it, say so without costing the tunnel anything. The metrics endpoint binds
-// loopback by default and serves /metrics and /healthz only.
+// loopback by default and serves /metrics and /healthz only. The unprivileged runs use the installed
+// package's tree (test/lab/product.ts), as systemd would run it.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, readFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { labConfig, startAgent, watchLeft, childNamesOf, type RunningAgent, type
 import { startTappedAgent } from '../soak/agent-proc.js';
 import { VICI_RECONNECT_CAP_MS } from '../soak/bounds.js';
 import { runCli, type CliRun } from '../lab/cli-run.js';
+import { installedProduct, type InstalledProduct } from '../lab/product.js';
 
 const NOBODY = 65534;
 /** A group no one else uses, standing for the socket's group (ipsec-vici in the README). */
@@ -21,8 +23,11 @@ const AS_AGENT_USER = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, `--g
 const WITH_NET_RAW = ['--inh-caps=+net_raw', '--ambient-caps=+net_raw'];
 const AS_STRANGER = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
 
+/** The installed package's tree: the agent's user cannot read a checkout under /root. */
+let product: InstalledProduct;
+
 function cli(prefix: string[], args: string[]): Promise<CliRun> {
-  return runCli(args, { prefix: [...prefix, '--'] });
+  return runCli(args, { prefix: [...prefix, '--'], entry: product.entry });
 }
 
 function statusOf(pid: number): { uid: string; capEff: string } {
@@ -36,6 +41,7 @@ describe('privileges: the agent as an unprivileged user', () => {
   const agents: RunningAgent[] = [];
 
   before(async () => {
+    product = await installedProduct();
     lab = await startLab({ initiate: true });
     watch = await watchLeft(lab);
     // The lab keeps its directories root-only; the agent's user may pass through to the socket (and
@@ -49,6 +55,7 @@ describe('privileges: the agent as an unprivileged user', () => {
     for (const a of agents) await a.stop();
     await watch?.close();
     await lab?.close();
+    product?.remove();
   });
 
   it("status as the agent's user: works through the socket's group", async () => {
@@ -69,7 +76,7 @@ describe('privileges: the agent as an unprivileged user', () => {
   });
 
   it('run as the agent user with CAP_NET_RAW only: TCP and ICMP probes pass through the tunnel, repairs work', async () => {
-    const { running } = startTappedAgent(lab, labConfig(lab), 'priv', [...AS_AGENT_USER, ...WITH_NET_RAW, '--']);
+    const { running } = startTappedAgent(lab, labConfig(lab), 'priv', [...AS_AGENT_USER, ...WITH_NET_RAW, '--'], product.entry);
     const agent = await running;
     agents.push(agent);
     const st = statusOf(agent.proc.pid!);
@@ -91,7 +98,7 @@ describe('privileges: the agent as an unprivileged user', () => {
         { child: b, source: lab.leftInsideAddr, probes: [{ tcp: `${host(b)}:9802` }] },
       ],
     });
-    const { running } = startTappedAgent(lab, cfg, 'noraw', [...AS_AGENT_USER, '--']);
+    const { running } = startTappedAgent(lab, cfg, 'noraw', [...AS_AGENT_USER, '--'], product.entry);
     const agent = await running;
     agents.push(agent);
     assert.equal(statusOf(agent.proc.pid!).capEff, '0000000000000000');
@@ -111,7 +118,7 @@ describe('privileges: the agent as an unprivileged user', () => {
 
   it('socket mode 000: one line naming the socket, the agent keeps retrying and connects once it may', async () => {
     chmodSync(lab.left.viciPath, 0o000);
-    const { tap, running } = startTappedAgent(lab, labConfig(lab, { tunnels: lab.children.map((c) => ({ child: c })) }), 'mode000', [...AS_AGENT_USER, '--']);
+    const { tap, running } = startTappedAgent(lab, labConfig(lab, { tunnels: lab.children.map((c) => ({ child: c })) }), 'mode000', [...AS_AGENT_USER, '--'], product.entry);
     try {
       const wait = await tap.waitFor((l) => /is not reachable/.test(l.msg), 'the waiting line');
       assert.equal(wait.msg, `charon's VICI socket ${lab.left.viciUri} is not reachable (vici ${lab.left.viciUri}: cannot connect: EACCES); waiting for it`);

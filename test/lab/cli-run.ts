@@ -11,9 +11,15 @@ export interface CliRun {
   stderr: string;
 }
 
-/** `prefix` runs it through another command first: `['ip', 'netns', 'exec', ns]`, `['setpriv', ..., '--']`. */
-export function runCli(args: string[], opts: { prefix?: string[]; timeoutMs?: number } = {}): Promise<CliRun> {
-  const argv = [...(opts.prefix ?? []), process.execPath, '--import', 'tsx', CLI_MAIN, ...args];
+/** The CLI from source, through tsx. */
+export const SOURCE_ENTRY = [process.execPath, '--import', 'tsx', CLI_MAIN];
+
+/**
+ * `prefix` runs it through another command first: `['ip', 'netns', 'exec', ns]`, `['setpriv', ..., '--']`;
+ * `entry` runs another build of the CLI (the installed product) instead of the source.
+ */
+export function runCli(args: string[], opts: { prefix?: string[]; entry?: string[]; timeoutMs?: number } = {}): Promise<CliRun> {
+  const argv = [...(opts.prefix ?? []), ...(opts.entry ?? SOURCE_ENTRY), ...args];
   return new Promise((resolve, reject) => {
     const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 60_000 });
     let stdout = '';

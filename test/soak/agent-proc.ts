@@ -15,7 +15,7 @@ export interface Tap {
   proc(): ChildProcess | undefined;
 }
 
-export function startTappedAgent(lab: Lab, cfg: object, name: string, prefix: string[] = []): { tap: Tap; running: Promise<RunningAgent> } {
+export function startTappedAgent(lab: Lab, cfg: object, name: string, prefix: string[] = [], entry?: string[]): { tap: Tap; running: Promise<RunningAgent> } {
   let child: ChildProcess | undefined;
   let raw = '';
   const spawnIn: Lab['spawnIn'] = (side, argv, o) => {
@@ -35,7 +35,7 @@ export function startTappedAgent(lab: Lab, cfg: object, name: string, prefix: st
           return [];
         }
       });
-  const running = startAgent({ ...lab, spawnIn }, cfg, name);
+  const running = startAgent({ ...lab, spawnIn }, cfg, name, entry);
   running.catch(() => undefined); // observed by whoever awaits it
   return {
     running,
