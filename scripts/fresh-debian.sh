@@ -2,9 +2,11 @@
 # but Node 20 and the trust store its registries need. Sourced by .ci/run and scripts/test-system.sh.
 #
 #   debian_root DIR [PKG,PKG]   debootstrap --variant=minbase bookworm DIR (plus the packages named)
-#   debian_prepare DIR          /etc/hosts, apt sources, trust store, Node 20 from this machine
+#   debian_prepare DIR          /etc/hosts, apt sources, the trust store
+#   debian_node DIR             Node 20 from this machine, with its headers (for the test root)
 #   debian_run DIR CMD...       run CMD in DIR with systemd-nspawn (no boot), stdout/stderr passed through
-#   debian_boot DIR LOG         boot DIR with systemd as PID 1; sets BOOT_NSPAWN_PID and BOOT_PID
+#   debian_boot DIR LOG [ARGS]  boot DIR with systemd as PID 1 (ARGS go to systemd-nspawn);
+#                               sets BOOT_NSPAWN_PID and BOOT_PID
 #   debian_in CMD...            run CMD inside the booted container (nsenter into its namespaces)
 #   debian_unboot               stop the booted container
 #   debian_remove DIR           remove a root (unmounting whatever a crashed run left inside)
@@ -55,6 +57,10 @@ EOF
     # Only CA settings: a copied npmrc must never carry a token.
     grep -E '^(cafile|ca|strict-ssl)\s*=' "$rc" >"$dir$rc" || true
   done
+}
+
+debian_node() {
+  local dir=$1
   # Node 20 as this machine has it (Debian 12's own nodejs is 18), with its headers: node-gyp
   # cannot download them here.
   cp /usr/bin/node "$dir/usr/bin/node"
@@ -88,11 +94,10 @@ BOOT_PID=
 
 debian_boot() {
   local dir=$1 log=$2
+  shift 2
   local env
   mapfile -t env < <(debian_env_args)
-  # A booted container with its own network namespace would need a bridge this machine lacks:
-  # it shares the host's network (the registries), and the test puts peers in namespaces inside.
-  systemd-nspawn --register=no --keep-unit -q --capability=CAP_NET_ADMIN "${env[@]}" -D "$dir" -b \
+  systemd-nspawn --register=no --keep-unit -q --capability=CAP_NET_ADMIN "${env[@]}" "$@" -D "$dir" -b \
     </dev/null >"$log" 2>&1 &
   BOOT_NSPAWN_PID=$!
   local deadline=$((SECONDS + 90)) state=
