@@ -76,6 +76,8 @@ gzip -9n "$STAGE/usr/share/man/man8/ipsec-keepalive.8"
 # --- docs: README, changelog, machine-readable copyright with every bundled package -------------
 install -d -m 0755 "$DOC"
 gzip -9nc README.md >"$DOC/README.md.gz"
+install -d -m 0755 "$DOC/docs"
+for f in docs/*.md; do gzip -9nc "$f" >"$DOC/docs/$(basename "$f").gz"; done
 {
   printf '%s (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- %s  %s\n' \
     "$PKG" "$VERSION" "$VERSION" "$MAINTAINER" "$(date -R -u -d "@$SOURCE_DATE_EPOCH")"

@@ -1,6 +1,6 @@
 // The alerting rules the docs recommend: valid (promtool check rules), firing when they should and
 // silent when they should not (promtool test rules over synthetic series), and the same text as
-// README.md shows.
+// docs/alerts.md shows.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const DIR = fileURLToPath(new URL('../../fixtures/metrics/', import.meta.url));
 /** Shipped in the package as /usr/share/ipsec-keepalive/prometheus/alert-rules.yml. */
 const RULES = fileURLToPath(new URL('../../contrib/prometheus/alert-rules.yml', import.meta.url));
-const DOCS = fileURLToPath(new URL('../../README.md', import.meta.url));
+const DOCS = fileURLToPath(new URL('../../docs/alerts.md', import.meta.url));
 
 function promtool(args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
@@ -35,9 +35,9 @@ describe('recommended Prometheus alerting rules', () => {
     assert.equal(r.code, 0, r.out);
   });
 
-  it('are the rules README.md shows', () => {
+  it('are the rules docs/alerts.md shows', () => {
     const rules = readFileSync(RULES, 'utf8');
     const groups = rules.slice(rules.indexOf('groups:'));
-    assert.ok(readFileSync(DOCS, 'utf8').includes(groups.trimEnd()), 'README.md does not show contrib/prometheus/alert-rules.yml verbatim (from "groups:")');
+    assert.ok(readFileSync(DOCS, 'utf8').includes(groups.trimEnd()), 'docs/alerts.md does not show contrib/prometheus/alert-rules.yml verbatim (from "groups:")');
   });
 });
