@@ -77,6 +77,10 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
         await agent.reload(next);
         await obs.reload(next);
         log.info({ config: next.path, tunnels: next.tunnels.length }, 'configuration reloaded');
+        const needRestart = viciSettingsChanged(cfg, next);
+        if (needRestart.length > 0) {
+          log.warn({ settings: needRestart }, `reload: ${needRestart.join(', ')} changed and take effect at the next restart (systemctl restart ipsec-keepalive)`);
+        }
       } catch (err) {
         const msg = err instanceof ConfigError ? err.message : (err as Error).message;
         log.error({ err: msg }, `reload rejected, keeping the running configuration: ${msg}`);
@@ -114,6 +118,16 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
   service.ready(statusLine());
   log.info({ tunnels: agent.view().size }, 'agent running');
   return stopped;
+}
+
+/** The VICI client keeps the settings it was started with: those a reload changed, by their config names. */
+export function viciSettingsChanged(running: AgentConfig, next: AgentConfig): string[] {
+  const keys: Array<[string, keyof AgentConfig]> = [
+    ['vici.socket', 'viciUri'],
+    ['vici.command_timeout', 'commandTimeoutMs'],
+    ['vici.max_concurrent_initiates', 'maxConcurrentInitiates'],
+  ];
+  return keys.filter(([, k]) => running[k] !== next[k]).map(([name]) => name);
 }
 
 /**
