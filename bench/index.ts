@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   const dir = resultsDir(o.quick);
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-  // The same tables as markdown, ready for the README's Benchmarks section.
+  // The same tables as markdown, ready for docs/benchmarks.md.
   const md = results.map((r) => formatTable(`${r.title} (${r.durationS.toFixed(0)} s)`, r.rows)).join('\n\n');
   writeFileSync(path.join(dir, 'summary.md'), `${md}\n`);
   console.log(`\nbench: ${o.quick ? 'quick' : 'full'} run took ${durationS.toFixed(0)} s; ${missed.length} target(s) missed; ${failures.length} benchmark(s) failed`);

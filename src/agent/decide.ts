@@ -1,6 +1,6 @@
 // The decision of one reconcile: given what charon says (observation), what traffic says
 // (health) and what the agent remembers (runtime), what to do now. Pure and synchronous so
-// every rule is unit-tested without a daemon; reconciler.ts carries the decision out.
+// every rule is unit-tested without a daemon; the Agent (agent.ts) carries the decision out.
 import { pickDuplicates, type ChildRef, type TunnelObservation } from './observe.js';
 
 export type Health = 'unknown' | 'healthy' | 'failing' | 'target-down';

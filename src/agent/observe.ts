@@ -1,4 +1,4 @@
-// Turns charon's list-sas answer into what the reconciler needs to know about one tunnel.
+// Turns charon's list-sas answer into what the agent's reconcile needs to know about one tunnel.
 // Pure: no I/O, so every rule here is unit-tested on recorded answers.
 import type { IkeSa } from '../vici/index.js';
 

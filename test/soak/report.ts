@@ -1,5 +1,5 @@
 // What a soak run records and how it is summarised: recovery percentiles per fault kind, the RSS
-// trend of the agent process, and the table the runner prints (and the README quotes).
+// trend of the agent process, and the table the runner prints (and docs/reliability.md quotes).
 import { FAULT_KINDS, type Fault, type FaultKind } from './schedule.js';
 
 export interface Recovery {
