@@ -74,7 +74,7 @@ export function listSaFrame(children: number, name = 'ikev2-vpn', id = 1): Buffe
 
 /**
  * `variants` list-sa EVENT frames like listSaFrame(children), whose CHILD_SAs are keyed by other names in
- * each: decoding them in turn, the decoder cannot recall any name from the frame before.
+ * each: decoding them in turn, no CHILD_SA name repeats from the frame before.
  */
 export function renamedListSaFrames(children: number, variants: number): Buffer[] {
   const frames: Buffer[] = [];

@@ -11,8 +11,8 @@
 //   --json            print one JSON line (what --procs reads from its children)
 //
 // Data: the ~423 KiB charon-shaped list-sa event with 1000 CHILD_SAs (bench/vici-data.ts, the target's
-// message); the same with new CHILD_SA names on every call ("cold": the decoder recalls names from the last
-// list-sa, as the agent's periodic list-sas repeat them, and here it cannot); and, as a check on real bytes,
+// message); the same with new CHILD_SA names on every call (names are keys the decoder's table of charon's
+// own key names cannot know); and, as a check on real bytes,
 // every message charon sent in the recorded fixtures/vici/*.jsonl (small messages: per-call costs dominate).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

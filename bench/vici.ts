@@ -76,8 +76,8 @@ function decodeFigures(rows: ViciRow[]): void {
   const hand = timeSync(fullPath);
   const bp = timeSync(() => decodeMessageBinaryParser(pkt.payload));
   const text = timeSync(() => decodeMessagePlain(pkt.payload, pkt.payloadOffset));
-  // The decoder recalls CHILD_SA names from the list-sa before (the agent's periodic list-sas repeat them);
-  // here every call brings 1000 names it has not seen.
+  // Every call brings 1000 CHILD_SA names the decoder has not seen (its key table knows only charon's own
+  // key names), as the first list-sa after a restart would.
   const renamed = renamedListSaFrames(1000, 8).map((f) => parsePacket(f.subarray(4)));
   let next = 0;
   const textCold = timeSync(() => {

@@ -111,6 +111,16 @@ describe('vici message encoding', () => {
     assertDecodeError(() => decodeMessagePlain(bytes(3, 1, 'k', 0, 9, 'abc')), /value of 9 bytes runs past/, 0);
   });
 
+  it("tells charon's own key names from look-alikes", () => {
+    // src/vici/keys.ts finds a known key by its length and first, middle and last bytes, then compares:
+    // these agree with 'uniqueid' on all four (the last is not ASCII: 'un', U+00E9, 'ueid').
+    const wire = bytes(3, 8, 'unXqueid', 0, 1, 'x', 3, 8, 'uniqueid', 0, 1, '1', 3, 8, 'un', 0xc3, 0xa9, 'ueid', 0, 1, 'y');
+    const keys = ['unXqueid', 'uniqueid', 'un\u00e9ueid'];
+    assert.deepEqual(Object.keys(decodeMessage(wire)), keys);
+    assert.deepEqual(Object.entries(decodeMessagePlain(wire)), [[keys[0], 'x'], [keys[1], '1'], [keys[2], 'y']]);
+    assertDecodeError(() => decodeMessage(bytes(3, 8, 'uniqueid', 0, 0, 1, 8, 'uniqueid', 2)), /duplicate key 'uniqueid'/, 12);
+  });
+
   it('keeps binary values intact both ways', () => {
     const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     const m = decodeMessage(encodeMessage({ blob: all, list: [all, Buffer.alloc(0)] }));
