@@ -107,7 +107,7 @@ async function bashRound(lab: Lab, ips: string[]): Promise<{ cpuS: number; wallS
 }
 
 async function probeRound(lab: Lab, targets: { kind: 'icmp' | 'tcp'; host: string; port?: number }[], rounds: number): Promise<LaneResult['round']> {
-  const req = { targets, source: lab.leftInsideAddr, timeoutMs: DEFAULT_TIMEOUT_MS, rounds, singleRounds: 5, poolModule: built().url('probes/pool.js') };
+  const req = { targets, source: lab.leftInsideAddr, timeoutMs: DEFAULT_TIMEOUT_MS, rounds, singleRounds: 5, probesModule: built().url('probes/index.js') };
   const file = path.join(lab.dir, `probe-round-${targets[0]?.kind ?? 'x'}.json`);
   writeFileSync(file, JSON.stringify(req));
   // `ip netns exec` keeps our working directory, so `--import tsx` resolves from the repository.
@@ -303,7 +303,7 @@ export async function runFootprint(o: BenchOptions): Promise<BenchResult> {
     'Agent: production build, the default config (metrics endpoint on, log level info) except probe_interval. Probes: tcp + icmp for the 3 lab tunnels; one ICMP probe per scale tunnel to its remote TS address (held by the right gateway on lo, answered through that CHILD_SA).',
     'RSS: VmRSS of /proc/<pid>/status every 5 s; CPU: utime + stime of /proc/<pid>/stat (all threads), as % of one core. The pid is the node process itself (ip netns exec execs).',
     'CPU anchor: the bash loop\'s work for one round over the same tunnels (swanctl --list-sas once, ping -c1 -W1 per tunnel, run in the left namespace, CPU of its children from bash `times`) divided by the same interval. RSS anchor: an idle node process started with the lanes.',
-    'Probe round: src/probes/pool.ts probeAll (default concurrency 512) in the left namespace with the agent stopped; anchor: the same call over one target.',
+    'Probe round: test/support/probe-pool.ts probeAll (default concurrency 512) over the build\'s runProbe in the left namespace with the agent stopped; anchor: the same call over one target.',
   ];
   return benchResult(
     { name: 'footprint', title: 'Footprint', o, started },

@@ -1,4 +1,4 @@
-// Re-records fixtures/vici/*.jsonl from the lab: for each scenario in src/vici/testing/fixture-scenarios.ts,
+// Re-records fixtures/vici/*.jsonl from the lab: for each scenario in test/support/fixture-scenarios.ts,
 // a fresh lab, the recording proxy (src/vici/recorder.ts) in front of the left charon, and the VICI client
 // running the scenario through it. Needs root (the lab uses network namespaces).
 //
@@ -11,7 +11,7 @@ import { PROPOSAL } from '../test/lab/config.js';
 import { cleanupStaleLabs, startLab, type Lab } from '../test/lab/lab.js';
 import { ViciClient } from '../src/vici/client.js';
 import { startRecorder } from '../src/vici/recorder.js';
-import { SCENARIO_CLIENT_OPTIONS, SCENARIOS, type World } from '../src/vici/testing/fixture-scenarios.js';
+import { SCENARIO_CLIENT_OPTIONS, SCENARIOS, type World } from '../test/support/fixture-scenarios.js';
 
 const OUT_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'vici');
 

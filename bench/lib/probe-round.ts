@@ -1,7 +1,9 @@
-// One probe round over many targets with the product's pool (src/probes/pool.ts probeAll), run inside a lab
-// namespace: node --import tsx bench/lib/probe-round.ts REQUEST.json  ->  one JSON line of results.
+// One probe round over many targets (test/support/probe-pool.ts probeAll) probing with the build's dispatcher
+// (probes/index.js runProbe), run inside a lab namespace:
+// node --import tsx bench/lib/probe-round.ts REQUEST.json  ->  one JSON line of results.
 import { readFileSync } from 'node:fs';
-import type { ProbeTarget } from '../../src/probes/types.js';
+import type { ProbeOptions, ProbeTarget } from '../../src/probes/types.js';
+import { probeAll as poolAll } from '../../test/support/probe-pool.js';
 
 interface Req {
   targets: ProbeTarget[];
@@ -10,13 +12,14 @@ interface Req {
   rounds: number;
   /** the anchor: the same call over only the first target */
   singleRounds: number;
-  /** file URL of the build's probes/pool.js */
-  poolModule: string;
+  /** file URL of the build's probes/index.js */
+  probesModule: string;
 }
 
 async function main(): Promise<void> {
   const req = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as Req;
-  const { probeAll } = (await import(req.poolModule)) as typeof import('../../src/probes/pool.js');
+  const { runProbe } = (await import(req.probesModule)) as typeof import('../../src/probes/index.js');
+  const probeAll = (targets: readonly ProbeTarget[], o: ProbeOptions) => poolAll(targets, o, { probe: runProbe });
   const opts = { timeoutMs: req.timeoutMs, sourceAddr: req.source };
   const single: number[] = [];
   const many: { ms: number; ok: number; refused: number; failed: number; errors: Record<string, number> }[] = [];

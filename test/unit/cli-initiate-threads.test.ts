@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { warnIfInitiatesStarveCharon } from '../../src/cli/run.js';
-import { FakeCharon } from '../../src/vici/testing/fake-charon.js';
+import { FakeCharon } from '../support/fake-charon.js';
 import { ViciClient } from '../../src/vici/index.js';
 
 describe('max_concurrent_initiates against charon worker threads', () => {

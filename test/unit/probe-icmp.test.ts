@@ -11,7 +11,7 @@ import type { ProbeResult } from '../../src/probes/types.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const INDEX = new URL('../../src/probes/index.ts', import.meta.url).href;
-const POOL = new URL('../../src/probes/pool.ts', import.meta.url).href;
+const POOL = new URL('../support/probe-pool.ts', import.meta.url).href;
 
 /** Runs `script` (an ES module body; `arg` is JSON in process.argv[1]) under tsx; returns its last stdout line as JSON. */
 async function runChild(wrapper: string[], setup: string, script: string, arg: unknown): Promise<unknown> {

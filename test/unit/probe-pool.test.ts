@@ -6,11 +6,11 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { probeAll } from '../../src/probes/pool.js';
+import { probeAll } from '../support/probe-pool.js';
 import type { ProbeOptions, ProbeResult, ProbeTarget } from '../../src/probes/types.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const POOL = new URL('../../src/probes/pool.ts', import.meta.url).href;
+const POOL = new URL('../support/probe-pool.ts', import.meta.url).href;
 /** Slack over the timeout for a whole round: scheduling, not waiting. */
 const ROUND_SLACK_MS = 1000;
 

@@ -23,7 +23,7 @@ import { FrameDecoder } from '../../src/vici/frame.js';
 import { ViciClient } from '../../src/vici/client.js';
 import { decodeMessage, decodeMessagePlain } from '../../src/vici/message.js';
 import { encodePacket, parsePacket } from '../../src/vici/packet.js';
-import { FakeCharon } from '../../src/vici/testing/fake-charon.js';
+import { FakeCharon } from '../support/fake-charon.js';
 import {
   alertFrom,
   childRekeyFrom,

@@ -1,4 +1,4 @@
-// The client against an in-process fake charon (src/vici/testing/fake-charon.ts), one scenario per test.
+// The client against an in-process fake charon (test/support/fake-charon.ts), one scenario per test.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -18,7 +18,7 @@ import {
   type ViciClientOptions,
   type ViciSection,
 } from '../../src/vici/index.js';
-import { FakeCharon } from '../../src/vici/testing/fake-charon.js';
+import { FakeCharon } from '../support/fake-charon.js';
 import { ikeSa } from '../../bench/vici-data.js';
 
 function nextEvent<K extends keyof ClientEvents>(c: ViciClient, name: K, timeoutMs = 5000): Promise<ClientEvents[K]> {

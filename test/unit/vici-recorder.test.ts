@@ -8,8 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { runRecord } from '../../src/cli/record.js';
 import { decodePacket, PacketType, ViciClient } from '../../src/vici/index.js';
 import { parseFixture, startRecorder } from '../../src/vici/recorder.js';
-import { ReplayServer } from '../../src/vici/replay.js';
-import { FakeCharon } from '../../src/vici/testing/fake-charon.js';
+import { ReplayServer } from '../support/vici-replay.js';
+import { FakeCharon } from '../support/fake-charon.js';
 
 describe('vici recorder', () => {
   let fake: FakeCharon;

@@ -8,8 +8,8 @@ import { after, describe, it } from 'node:test';
 import { FrameDecoder } from '../../src/vici/frame.js';
 import { decodePacket, encodeMessage, PacketType, ViciClient } from '../../src/vici/index.js';
 import { parseFixture, type FixtureLine } from '../../src/vici/recorder.js';
-import { ReplayServer, scriptsOf } from '../../src/vici/replay.js';
-import { SCENARIO_CLIENT_OPTIONS, SCENARIOS, type World } from '../../src/vici/testing/fixture-scenarios.js';
+import { ReplayServer, scriptsOf } from '../support/vici-replay.js';
+import { SCENARIO_CLIENT_OPTIONS, SCENARIOS, type World } from '../support/fixture-scenarios.js';
 
 const DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'vici');
 const files = readdirSync(DIR).filter((f) => f.endsWith('.jsonl')).sort();

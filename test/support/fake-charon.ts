@@ -5,10 +5,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PacketType } from '../constants.js';
-import { FrameDecoder } from '../frame.js';
-import { decodePacket, encodePacket } from '../packet.js';
-import type { ViciSection } from '../message.js';
+import { PacketType } from '../../src/vici/constants.js';
+import { FrameDecoder } from '../../src/vici/frame.js';
+import { decodePacket, encodePacket } from '../../src/vici/packet.js';
+import type { ViciSection } from '../../src/vici/message.js';
 
 export interface FakeRequest {
   /** Command name. */

@@ -1,11 +1,12 @@
 // The scenarios behind fixtures/vici/*.jsonl. scripts/record-fixtures.ts runs each against the lab through
-// the recorder; test/unit/vici-replay.test.ts runs the same code against the recording (src/vici/replay.ts),
-// where the `World` actions do nothing and charon's side comes from the file. The client must then send
-// byte for byte what it sent when recorded, and every assertion here must hold both times.
+// the recorder; test/unit/vici-replay.test.ts runs the same code against the recording
+// (test/support/vici-replay.ts), where the `World` actions do nothing and charon's side comes from the file.
+// The client must then send byte for byte what it sent when recorded, and every assertion here must hold
+// both times.
 import assert from 'node:assert/strict';
-import type { ViciClient, ViciClientOptions } from '../client.js';
-import { ViciCommandError, ViciUnknownCommandError, ViciUnknownEventError } from '../errors.js';
-import type { ChildRekey, ChildUpdown, IkeRekey, IkeUpdown } from '../types.js';
+import type { ViciClient, ViciClientOptions } from '../../src/vici/client.js';
+import { ViciCommandError, ViciUnknownCommandError, ViciUnknownEventError } from '../../src/vici/errors.js';
+import type { ChildRekey, ChildUpdown, IkeRekey, IkeUpdown } from '../../src/vici/types.js';
 
 /** Things that happen to charon from outside the recorded client. No-ops in replay. */
 export interface World {

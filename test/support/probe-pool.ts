@@ -1,15 +1,16 @@
 // A probe round over many targets: bounded concurrency, results in input order, and a round that
-// ends by `timeoutMs` after it started however many targets there are.
+// ends by `timeoutMs` after it started however many targets there are. Not part of the product (the
+// agent probes each tunnel on its own timer): used by the probe tests and the footprint benchmark.
 import { performance } from 'node:perf_hooks';
-import { runProbe } from './index.js';
-import { ms } from './outcome.js';
-import { tcpLabel } from './tcp.js';
-import type { ProbeOptions, ProbeResult, ProbeTarget } from './types.js';
+import { runProbe } from '../../src/probes/index.js';
+import { ms } from '../../src/probes/outcome.js';
+import { tcpLabel } from '../../src/probes/tcp.js';
+import type { ProbeOptions, ProbeResult, ProbeTarget } from '../../src/probes/types.js';
 
 export interface PoolOptions {
   /** Probes in flight at once (file descriptors, SYN bursts). Default 512. */
   concurrency?: number;
-  /** Injected for tests; defaults to the real dispatcher. */
+  /** Injected by tests, and by benchmarks to probe with a build's dispatcher; defaults to src/probes' runProbe. */
   probe?: (t: ProbeTarget, o: ProbeOptions) => Promise<ProbeResult>;
 }
 

@@ -1,5 +1,5 @@
-// Plays a recorded fixture (see recorder.ts) to a VICI client, standing in for charon, and checks that the
-// client sends what the recording says it sent.
+// Plays a recorded fixture (see src/vici/recorder.ts) to a VICI client, standing in for charon, and checks
+// that the client sends what the recording says it sent.
 //
 // Each recorded connection becomes a script: frames to expect from the client, frames to send, a close by
 // the server. Accepted connections take the scripts in recording order. Causality across connections is
@@ -11,9 +11,9 @@ import { rmSync, mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { FrameDecoder } from './frame.js';
-import { parsePacket, packetTypeName } from './packet.js';
-import type { FixtureLine } from './recorder.js';
+import { FrameDecoder } from '../../src/vici/frame.js';
+import { parsePacket, packetTypeName } from '../../src/vici/packet.js';
+import type { FixtureLine } from '../../src/vici/recorder.js';
 
 type Step = { line: number; kind: 'expect' | 'send'; hex: string } | { line: number; kind: 'close'; by: 'client' | 'server' };
 
