@@ -18,6 +18,7 @@
 // - When charon shuts down it sends down events for its SAs just before closing the socket. They are
 //   delivered like any other: nothing in them says "shutdown" (the agent debounces).
 import { EventEmitter } from 'eventemitter3';
+import { backoffDelay, type BackoffPolicy } from '../retry.js';
 import { PacketType } from './constants.js';
 import { Connection } from './connection.js';
 import { DeliveryQueue, type Delivery } from './delivery.js';
@@ -135,10 +136,10 @@ function isSecret(cmd: string): boolean {
 
 export class ViciClient extends EventEmitter<ClientEvents> {
   private readonly target: ViciTarget;
-  private readonly commandTimeoutMs: number;
+  private commandTimeoutMs: number;
   private readonly connectTimeoutMs: number;
-  private readonly backoff: { baseMs: number; capMs: number } | false;
-  private readonly maxBlocking: number;
+  private readonly backoff: BackoffPolicy | false;
+  private maxBlocking: number;
   private readonly log: ViciLogger | undefined;
 
   private state: State = 'idle';
@@ -161,6 +162,8 @@ export class ViciClient extends EventEmitter<ClientEvents> {
   private readonly subs = new Map<string, Set<EventHandler>>();
   /** Events registered on the current main connection. */
   private readonly registered = new Set<string>();
+  /** Pool connection -> charon's control-log lines for the command it runs now. */
+  private readonly controlLogs = new Map<Connection, string[]>();
   private readonly pendingRegistration = new Map<string, Promise<void>>();
   private readonly deliveries: DeliveryQueue;
 
@@ -242,6 +245,14 @@ export class ViciClient extends EventEmitter<ClientEvents> {
       this.waiters.push(waiter);
       if (this.state === 'idle') void this.attemptConnect();
     });
+  }
+
+  /** A reload's new limits, taken at once (a new socket needs a new client). */
+  setLimits(o: { commandTimeoutMs: number; maxConcurrentInitiates: number }): void {
+    this.commandTimeoutMs = o.commandTimeoutMs;
+    this.maxBlocking = Math.max(1, o.maxConcurrentInitiates);
+    // A higher limit lets waiting blocking commands go now.
+    for (let free = this.maxBlocking - this.poolInUse; free > 0 && this.poolWaiters.length > 0; free--) this.poolWaiters.shift()!();
   }
 
   /** Stops reconnecting, fails whatever is queued or in flight, closes every socket. */
@@ -347,11 +358,8 @@ export class ViciClient extends EventEmitter<ClientEvents> {
 
   private scheduleRetry(): void {
     if (!this.backoff || this.state === 'closed') return;
-    const { baseMs, capMs } = this.backoff;
-    const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(this.attempt, 30));
-    // "Equal jitter": at least half the step, so retries spread out without collapsing to zero.
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
     this.attempt++;
+    const delay = backoffDelay(this.attempt, this.backoff);
     this.state = 'backoff';
     this.retryTimer = setTimeout(() => void this.attemptConnect(), delay);
   }
@@ -448,7 +456,10 @@ export class ViciClient extends EventEmitter<ClientEvents> {
         conn = idle.conn;
       } else {
         conn = await Connection.open(this.target, this.connectTimeoutMs, {
-          onEvent: () => {}, // nothing is registered on pool connections
+          // control-log goes only to the connection running the command: all of it belongs to this one.
+          onEvent: (name, payload, off) => {
+            if (name === 'control-log') this.controlLogs.get(conn)?.push(asString(decodeMessage(payload, off).msg) ?? '');
+          },
           onClose: () => {
             this.poolConns.delete(conn);
             const k = this.idlePool.findIndex((p) => p.conn === conn);
@@ -457,10 +468,21 @@ export class ViciClient extends EventEmitter<ClientEvents> {
         });
         this.poolConns.add(conn);
         if (this.state === 'closed') conn.destroy(new ViciConnectionError(this.uri, 'client closed'));
+        // Why a command failed is in charon's log for it, not in its errmsg: hear it (charons
+        // before control-log existed answer EVENT_UNKNOWN, and commands still work without it).
+        await this.withDeadline(conn, 'register control-log', this.connectTimeoutMs, (c) => registerOn(c, 'control-log', true)).catch((err: unknown) => {
+          if (!(err instanceof ViciUnknownEventError)) throw err;
+        });
       }
+      const log: string[] = [];
+      this.controlLogs.set(conn, log);
       try {
         return await this.withDeadline(conn, what, timeoutMs, fn);
+      } catch (err) {
+        if (err instanceof ViciError) err.charonLog = log;
+        throw err;
       } finally {
+        this.controlLogs.delete(conn);
         if (!conn.closed && this.state !== 'closed') {
           const timer = setTimeout(() => conn.destroy(new ViciConnectionError(this.uri, 'idle pool connection closed')), POOL_IDLE_MS);
           timer.unref();

@@ -4,6 +4,11 @@ import type { ViciSection } from './message.js';
 
 export class ViciError extends Error {
   override name = 'ViciError';
+  /**
+   * What charon logged about the command while it ran (its control-log, what `swanctl --initiate`
+   * prints), for initiate and terminate; empty otherwise.
+   */
+  charonLog: readonly string[] = [];
 }
 
 /** A transport segment announced a length over the limit; the stream cannot be trusted past it. */

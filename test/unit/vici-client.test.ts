@@ -400,7 +400,26 @@ describe('ViciClient against a fake charon', () => {
     assert.equal(client.connected, true);
     assert.equal(client.reconnects, 0);
     assert.equal(fake.conns[1]!.closed, true);
-    assert.deepEqual(fake.conns[2]!.log, ['CMD_REQUEST terminate']);
+    assert.deepEqual(fake.conns[2]!.log, ['EVENT_REGISTER control-log', 'CMD_REQUEST terminate']);
+  });
+
+  it("a failed initiate carries charon's control-log for it (what swanctl prints), and only its own", async () => {
+    fake.on('initiate', ({ conn, msg }) => {
+      conn.event('control-log', { group: 'IKE', level: '1', msg: `initiating IKE_SA for ${String(msg['child'])}` });
+      conn.event('control-log', { group: 'IKE', level: '1', msg: 'received AUTHENTICATION_FAILED notify error' });
+      conn.respond({ success: 'no', errmsg: `establishing CHILD_SA '${String(msg['child'])}' failed` });
+    });
+    client = mk();
+    await client.connect();
+    const err = await client.initiate({ child: 'a', timeoutMs: 1000 }).then(
+      () => assert.fail('initiate should fail'),
+      (e: unknown) => e as ViciCommandError,
+    );
+    assert.ok(err instanceof ViciCommandError);
+    assert.deepEqual(err.charonLog, ['initiating IKE_SA for a', 'received AUTHENTICATION_FAILED notify error']);
+    // The same pool connection, the next command: its own lines only.
+    const again = await client.initiate({ child: 'b', timeoutMs: 1000 }).catch((e: unknown) => e as ViciCommandError);
+    assert.deepEqual((again as ViciCommandError).charonLog, ['initiating IKE_SA for b', 'received AUTHENTICATION_FAILED notify error']);
   });
 
   it('logs commands by name, duration and result, never their contents', async () => {

@@ -3,6 +3,7 @@
 // limits messages per channel, and what it holds back is counted and summarised in one message as
 // soon as the window has room again. The queue is bounded: when a receiver stays down, the oldest
 // waiting messages go first.
+import { backoffDelay } from '../../retry.js';
 import type { Logger } from 'pino';
 import type { AlertCounters } from '../metrics.js';
 import { formatDuration } from './policy.js';
@@ -202,7 +203,7 @@ export class ChannelQueue {
           this.log.error({ channel: name, target, event: alert.event, attempts: attempt, error }, `alert to ${name} (${target}) dropped after ${attempt} attempts: ${error}`);
           return;
         }
-        const delay = Math.min(this.o.retryCapMs, this.o.retryBaseMs * 2 ** (attempt - 1));
+        const delay = backoffDelay(attempt, { baseMs: this.o.retryBaseMs, capMs: this.o.retryCapMs });
         this.log.warn({ channel: name, target, event: alert.event, attempt, retryInMs: delay, error }, `alert to ${name} (${target}) failed: ${error}; retrying`);
         await this.sleep(delay);
         if (this.abort.signal.aborted) {
