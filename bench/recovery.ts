@@ -186,7 +186,7 @@ export async function runRecovery(o: BenchOptions): Promise<BenchResult> {
     const allLogs: LogLine[][] = [];
     const restartAgent = async () => {
       if (agent) {
-        flapLines += agent.logs.filter((l) => /flapping/.test(l.msg)).length;
+        flapLines += agent.logs.filter((l) => /damping/.test(l.msg)).length;
         agentErrors.push(...agent.logs.filter((l) => typeof l.action === 'string' && l.result === 'error'));
         await agent.stop();
       }
@@ -262,7 +262,7 @@ export async function runRecovery(o: BenchOptions): Promise<BenchResult> {
         if (k >= 0) trials.anchor.push(complete({ fault: c.fault, child, res: ares }, affected));
       }
     }
-    flapLines += agent!.logs.filter((l) => /flapping/.test(l.msg)).length;
+    flapLines += agent!.logs.filter((l) => /damping/.test(l.msg)).length;
     agentErrors.push(...agent!.logs.filter((l) => typeof l.action === 'string' && l.result === 'error'));
     await agent!.stop();
     agent = undefined;
@@ -367,12 +367,12 @@ export async function runRecovery(o: BenchOptions): Promise<BenchResult> {
   );
   rows.push(
     row({
-      metric: 'flap damping: agent runs / "flapping" log lines / failed repair actions (retried)',
+      metric: 'flap damping: agent runs / "damping" log lines / failed repair actions (retried)',
       agent: `${agentRuns} / ${flapLines} / ${agentErrors.length}`,
       unit: '',
       anchor: null,
       anchorLabel: '',
-      target: '0 flapping lines',
+      target: '0 damping lines',
       verdict: verdict(flapLines === 0),
       ...(agentErrors.length
         ? { note: `failed actions: ${[...new Set(agentErrors.map((l) => `${String(l.action)} (${String(l.reason)}): ${String(l['err'] ?? '')}`))].slice(0, 3).join(' | ')}` }

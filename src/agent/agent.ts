@@ -5,11 +5,25 @@ import { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
 import type { ViciClient, Conn } from '../vici/index.js';
 import { discoveredTunnel, type AgentConfig, type TunnelConfig } from './config.js';
-import { backoffDelay } from './backoff.js';
-import { decide, newRuntime, type Decision, type TunnelRuntime, type TunnelStatus } from './decide.js';
+import { ViciError } from '../vici/index.js';
 import type { ActionKind, ActionReason, AgentEvents } from './events.js';
+import { classifyFailure } from './failure-reason.js';
 import { HealthChecker, type HealthReport, type RunProbe } from './health.js';
 import { observeTunnel, type TunnelObservation } from './observe.js';
+import {
+  afterAction,
+  afterProbes,
+  newIkeStream,
+  newRuntime,
+  reconcile,
+  type Action,
+  type ActionResult,
+  type IkeStream,
+  type Note,
+  type TunnelPolicy,
+  type TunnelRuntime,
+  type TunnelStatus,
+} from './reconcile.js';
 import { WorkQueue, type Reason, type WorkItem } from './workqueue.js';
 
 /** What charon does by itself for a CHILD_SA config, from list-conns. */
@@ -37,9 +51,8 @@ export interface AgentOptions {
   workers?: number;
 }
 
-/** A window of this many ms holding more than FLAP_LIMIT downs damps repairs with backoff. */
-const FLAP_WINDOW_MS = 10 * 60_000;
-const FLAP_LIMIT = 6;
+/** After charon announced its shutdown, its down events are ignored this long unless the socket closes first. */
+const CHARON_SHUTDOWN_WINDOW_MS = 10_000;
 /** Charon announced its shutdown; its down events follow and must not be acted on. */
 const SHUTDOWN_HINT = /received, shutting down|shutting down charon/i;
 
@@ -70,6 +83,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   private viciLostAt?: number;
   /** Our blocking initiates in flight, by IKE connection name. */
   private readonly initiatesInFlight = new Map<string, number>();
+  /** One attempt stream per IKE connection name (IKE-level failures back off all its tunnels). */
+  private readonly ikeStreams = new Map<string, IkeStream>();
   private started = false;
 
   constructor(opts: AgentOptions) {
@@ -224,7 +239,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       if (this.charonStoppingTimer) clearTimeout(this.charonStoppingTimer);
       this.charonStoppingTimer = setTimeout(() => {
         this.charonStopping = false;
-      }, 10_000);
+      }, CHARON_SHUTDOWN_WINDOW_MS);
       this.charonStoppingTimer.unref();
     }
   }
@@ -244,8 +259,15 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   private onIkeUpdown(up: boolean, ikeName: string, children: string[]): void {
-    // An IKE_SA coming up changes no tunnel by itself: its children announce themselves.
-    if (up || this.charonStopping) return;
+    if (up) {
+      // Tunnels waiting on their connection's IKE_SA (its attempt stream) can be created on it now.
+      if (this.ikeStreams.get(ikeName)?.failures) {
+        this.ikeStreams.delete(ikeName);
+        for (const name of this.tunnelsFor(ikeName, [])) this.queue.add(name, 'event');
+      }
+      return;
+    }
+    if (this.charonStopping) return;
     // An IKE_SA going down takes all its children: match by connection as well as by child.
     for (const [name, v] of this.tunnels) {
       const ike = v.config.ike ?? v.conn?.ike;
@@ -264,51 +286,63 @@ export class Agent extends EventEmitter<AgentEvents> {
     const v = this.tunnels.get(r.tunnel);
     if (!v) return;
     this.emit('health', r);
-    const rt = v.runtime;
-    if (r.generation !== rt.generation) return; // started before a repair: says nothing about now
+    const previous = v.runtime.health;
+    const failures = r.results.filter((x) => !x.success).map((x) => `${x.kind} ${x.target}: ${x.error ?? 'failed'}`);
+    const p = afterProbes(v.runtime, { health: r.health, generation: r.generation, failures });
+    if (p.stale) return; // started before a repair: says nothing about now
+    v.runtime = p.state;
     this.log.debug({ tunnel: r.tunnel, health: r.health, attempts: r.attempts }, 'probe round');
-    const previous = rt.health;
-    rt.health = r.health;
-    if (r.health === 'failing') {
-      const failed = r.results.filter((x) => !x.success).map((x) => `${x.kind} ${x.target}: ${x.error ?? 'failed'}`);
-      rt.lastError = failed.join('; ');
-    }
     // Every round also refreshes the tunnel's SA view (install time, counters) for metrics:
     // one filtered list-sas per tunnel per probe interval.
-    this.queue.add(r.tunnel, previous !== r.health || r.health === 'failing' ? 'probe' : 'verify');
+    this.queue.add(r.tunnel, p.changed || r.health === 'failing' ? 'probe' : 'verify');
     // Probes that could not run (a name that does not resolve) leave the health unknown: say so each round, like failures.
-    const unrunnable = r.health === 'unknown' && r.results.some((x) => !x.success);
-    if (previous !== r.health || r.health === 'failing' || unrunnable) {
+    const unrunnable = r.health === 'unknown' && failures.length > 0;
+    if (p.changed || r.health === 'failing' || unrunnable) {
       this.log.info({ tunnel: r.tunnel, health: r.health, previous, attempts: r.attempts, results: r.results.map((x) => ({ kind: x.kind, target: x.target, ok: x.success, ms: Math.round(x.durationMs), error: x.error })) }, `tunnel ${r.tunnel}: probes ${r.health}`);
     }
   }
 
-  // ---- reconcile ----------------------------------------------------------------------------
+  // ---- reconcile: observe, transition, execute, requeue ---------------------------------------
 
   private async work(): Promise<void> {
     for (;;) {
       const item = await this.queue.get();
       if (!item) return;
       try {
-        await this.reconcile(item);
+        await this.reconcileOne(item);
       } catch (err) {
         this.log.error({ tunnel: item.name, err: errMessage(err) }, 'reconcile failed unexpectedly');
-        this.queue.addAfter(item.name, 1000, 'retry');
+        this.queue.addRateLimited(item.name, 'retry');
       } finally {
         this.queue.done(item.name);
       }
     }
   }
 
+  private ikeOf(v: TunnelView): string | undefined {
+    return v.config.ike ?? v.conn?.ike;
+  }
+
+  private policyOf(v: TunnelView): TunnelPolicy {
+    return {
+      name: v.config.name,
+      enabled: v.config.enabled,
+      probed: v.config.probes.length > 0,
+      graceMs: v.config.charonGraceMs,
+      holdMs: v.config.repairHoldMs,
+      backoff: { baseMs: v.config.backoffBaseMs, capMs: v.config.backoffCapMs },
+      charonRecovers: this.charonRecovers(v),
+    };
+  }
+
   private async observe(v: TunnelView): Promise<TunnelObservation> {
-    const ike = v.config.ike ?? v.conn?.ike;
+    const ike = this.ikeOf(v);
     const filter: { child: string; ike?: string } = { child: v.config.child };
     if (ike) filter.ike = ike;
     // charon 5.9.x lists every IKE_SA matching `ike` even when none of its children match
     // `child`, so one read shows both the tunnel's CHILD_SAs and a reauth or initiate in flight.
     // Our own initiates in flight are counted when charon's answer is in, not when the read was
-    // queued: a sibling's initiate sent meanwhile set up the IKE_SA the answer shows (counting too
-    // few made the last tunnel of an IKE_SA wait 250 ms after a peer's IKE_SA delete).
+    // queued: a sibling's initiate sent meanwhile set up the IKE_SA the answer shows.
     const own = () => (ike ? (this.initiatesInFlight.get(ike) ?? 0) : 0);
     const sas = await this.vici.listSas(filter);
     let obs = observeTunnel(sas, v.config.child, ike, own());
@@ -316,105 +350,94 @@ export class Agent extends EventEmitter<AgentEvents> {
       // Should a charon hide IKE_SAs without a matching child, look at the connection before
       // acting, or we race its own negotiation.
       const whole = observeTunnel(await this.vici.listSas({ ike }), v.config.child, ike, own());
-      obs = { ...obs, charonBusy: whole.charonBusy, ...(whole.busyWhy !== undefined ? { busyWhy: `${whole.busyWhy} (unfiltered read)` } : {}) };
+      obs = { ...obs, charonBusy: whole.charonBusy, ikeEstablished: whole.ikeEstablished, ...(whole.busyWhy !== undefined ? { busyWhy: `${whole.busyWhy} (unfiltered read)` } : {}) };
     }
     return obs;
   }
 
-  private async reconcile(item: WorkItem): Promise<void> {
+  private async reconcileOne(item: WorkItem): Promise<void> {
     const v = this.tunnels.get(item.name);
     if (!v || this.stopping) return;
     const t0 = performance.now();
     const reasons = [...item.reasons];
-    const rt = v.runtime;
+    const done = (result: 'ok' | 'error' | 'requeue' | 'skipped') => this.emit('reconcile', { tunnel: item.name, result, ms: performance.now() - t0, reasons });
     if (!this.vici.connected || this.charonStopping) {
-      rt.status = 'vici-down';
-      this.emit('reconcile', { tunnel: item.name, result: 'skipped', ms: performance.now() - t0, reasons });
+      v.runtime = { ...v.runtime, status: 'vici-down' };
+      done('skipped');
       return; // the resync after reconnect queues it again
     }
     let obs: TunnelObservation;
     try {
       obs = await this.observe(v);
     } catch (err) {
-      if (!isConnectionError(err)) this.queue.addAfter(item.name, 1000, 'retry');
+      if (!isConnectionError(err)) this.queue.addRateLimited(item.name, 'retry');
       this.log.warn({ tunnel: item.name, err: errMessage(err) }, 'list-sas failed');
-      this.emit('reconcile', { tunnel: item.name, result: 'error', ms: performance.now() - t0, reasons });
+      done('error');
       return;
     }
+    this.queue.forgetFailures(item.name);
     v.obs = obs;
-    const now = Date.now();
-    this.track(v, obs, item.reasons, now);
-    const d = decide({ enabled: v.config.enabled, obs, rt, now });
-    rt.status = d.status;
-    this.log.debug({ tunnel: item.name, status: d.status, decision: d.kind, why: d.why, reasons, up: obs.up.length, busy: obs.busyWhy ?? false }, 'reconcile');
-    if (d.kind === 'none') {
-      if (d.requeueAfterMs !== undefined) this.queue.addAfter(item.name, d.requeueAfterMs, 'retry');
-      this.emit('reconcile', { tunnel: item.name, result: d.requeueAfterMs !== undefined ? 'requeue' : 'ok', ms: performance.now() - t0, reasons });
+    const ikeName = this.ikeOf(v);
+    const policy = this.policyOf(v);
+    const t = reconcile({ state: v.runtime, ike: this.ikeStream(ikeName), obs, reasons: item.reasons, now: Date.now(), policy });
+    v.runtime = t.state;
+    if (ikeName && t.ike) this.ikeStreams.set(ikeName, t.ike);
+    this.tell(v, t.notes);
+    this.log.debug({ tunnel: item.name, status: t.state.status, decision: t.action?.kind ?? 'none', why: t.why, reasons, up: obs.up.length, busy: obs.busyWhy ?? false }, 'reconcile');
+    if (t.requeueAfterMs !== undefined) this.queue.addAfter(item.name, t.requeueAfterMs, 'retry');
+    if (!t.action) {
+      done(t.requeueAfterMs !== undefined ? 'requeue' : 'ok');
       return;
     }
-    const ok = await this.act(v, d, item.reasons);
-    this.emit('reconcile', { tunnel: item.name, result: ok ? 'ok' : 'error', ms: performance.now() - t0, reasons });
+    const result = await this.execute(v, t.action, item.reasons);
+    const a = afterAction({ state: v.runtime, ike: this.ikeStream(ikeName), action: t.action, result, reasons: item.reasons, now: Date.now(), policy, viciLost: !this.vici.connected });
+    v.runtime = a.state;
+    if (ikeName && a.ike) this.ikeStreams.set(ikeName, a.ike);
+    this.tell(v, a.notes);
+    if (a.verify) this.health.verify(item.name, 0);
+    if (a.requeueAfterMs !== undefined) this.queue.addAfter(item.name, a.requeueAfterMs, a.requeueAfterMs === 0 && result.ok ? 'verify' : 'retry');
+    done(result.ok ? 'ok' : 'error');
   }
 
-  /** Episode bookkeeping: down/stale transitions, repairs, flaps, grace. */
-  private track(v: TunnelView, obs: TunnelObservation, reasons: Set<Reason>, now: number): void {
-    const rt = v.runtime;
+  /** The attempt stream of an IKE connection (a fresh one until something happened to it). */
+  private ikeStream(ikeName: string | undefined): IkeStream | undefined {
+    return ikeName === undefined ? undefined : (this.ikeStreams.get(ikeName) ?? newIkeStream());
+  }
+
+  /** Logs and emits what a transition noted. */
+  private tell(v: TunnelView, notes: readonly Note[]): void {
     const name = v.config.name;
-    if (obs.installed.length < 2) {
-      rt.duplicateSeenAt = undefined;
-    } else {
-      rt.duplicateSeenAt ??= now;
-      this.emit('duplicates', { tunnel: name, count: obs.installed.length });
-    }
-    const installed = obs.up.length > 0;
-    const probed = v.config.probes.length > 0;
-    const healthy = installed && rt.health !== 'failing' && (!probed || rt.health !== 'unknown' || rt.downSince === undefined);
-    if (!v.config.enabled) return;
-    if (!installed && obs.charonBusy && rt.downSince === undefined) {
-      // A reauthentication or charon's own re-initiation: not an outage unless it lasts
-      // longer than the grace period (then the episode starts from when it was first seen).
-      rt.busySince ??= now;
-      if (now - rt.busySince < v.config.charonGraceMs) return;
-    }
-    if (installed) rt.busySince = undefined;
-    if (!installed || rt.health === 'failing') {
-      if (rt.downSince === undefined) {
-        rt.downSince = rt.busySince ?? now;
-        rt.busySince = undefined;
-        rt.downReason = installed ? `probes fail: ${rt.lastError ?? 'no traffic'}` : 'no CHILD_SA installed';
-        rt.flaps++;
-        rt.recentDowns = [...rt.recentDowns.filter((t) => now - t < FLAP_WINDOW_MS), now];
-        rt.upSince = undefined;
-        const charonRecovers = !installed && (reasons.has('event') || reasons.has('resync')) && this.charonRecovers(v);
-        if (charonRecovers) rt.graceUntil = now + v.config.charonGraceMs;
-        if (rt.recentDowns.length > FLAP_LIMIT) {
-          const delay = backoffDelay(rt.recentDowns.length - FLAP_LIMIT, { baseMs: v.config.backoffBaseMs, capMs: v.config.backoffCapMs });
-          rt.nextAttemptAt = Math.max(rt.nextAttemptAt, now + delay);
-          this.log.warn({ tunnel: name, downs: rt.recentDowns.length, delayMs: delay }, `tunnel ${name} is flapping; damping repairs`);
+    const ike = this.ikeOf(v);
+    const child = v.config.child;
+    const now = Date.now();
+    for (const n of notes) {
+      switch (n.kind) {
+        case 'duplicates':
+          this.emit('duplicates', { tunnel: name, count: n.count });
+          break;
+        case 'down':
+          this.log.warn({ tunnel: name, ike, child, why: n.why, charonRecovers: n.charonRecovers }, `tunnel ${name} down: ${n.why}`);
+          this.emit('tunnel-down', { tunnel: name, ike, child, why: n.why, at: now });
+          break;
+        case 'repaired':
+          this.log.info({ tunnel: name, downMs: n.downMs }, `tunnel ${name} repaired after ${n.downMs} ms`);
+          this.emit('tunnel-repaired', { tunnel: name, ike, child, downMs: n.downMs, at: now });
+          break;
+        case 'damped':
+          this.log.warn({ tunnel: name, unheldRepairs: n.unheld, delayMs: n.delayMs }, `tunnel ${name}: ${n.unheld} repairs in a row did not hold; damping the next by ${n.delayMs} ms`);
+          this.emit('escalated', { tunnel: name, ike, child, to: 'backoff', failures: n.unheld, nextAttemptInMs: n.delayMs, why: 'repairs do not hold' });
+          break;
+        case 'backoff': {
+          const why = n.reason ? `${n.reason.class}: ${n.reason.detail}` : undefined;
+          const whose = n.shared ? `IKE_SA ${ike}` : `tunnel ${name}`;
+          this.log.warn({ tunnel: name, ike, failures: n.failures, delayMs: n.delayMs, shared: n.shared, reason: n.reason?.class, detail: n.reason?.detail }, `${whose}: backing off ${n.delayMs} ms after ${n.failures} failed attempts${why ? ` (${why})` : ''}`);
+          this.emit('escalated', { tunnel: name, ike, child, to: 'backoff', failures: n.failures, nextAttemptInMs: n.delayMs, shared: n.shared, ...(why ? { why } : {}) });
+          break;
         }
-        this.log.warn({ tunnel: name, ike: v.config.ike ?? v.conn?.ike, child: v.config.child, why: rt.downReason, charonRecovers }, `tunnel ${name} down: ${rt.downReason}`);
-        this.emit('tunnel-down', { tunnel: name, ike: v.config.ike ?? v.conn?.ike, child: v.config.child, why: rt.downReason, at: now });
+        case 'escalate-ike':
+          this.emit('escalated', { tunnel: name, ike, child, to: 'restart-ike', failures: v.runtime.failures, nextAttemptInMs: 0 });
+          break;
       }
-      return;
-    }
-    if (healthy && rt.downSince !== undefined) {
-      const downMs = now - rt.downSince;
-      rt.downSince = undefined;
-      rt.downReason = undefined;
-      rt.failures = 0;
-      rt.escalation = 0;
-      rt.nextAttemptAt = 0;
-      rt.graceUntil = 0;
-      rt.lastError = undefined;
-      rt.upSince = now;
-      this.log.info({ tunnel: name, downMs }, `tunnel ${name} repaired after ${downMs} ms`);
-      this.emit('tunnel-repaired', { tunnel: name, ike: v.config.ike ?? v.conn?.ike, child: v.config.child, downMs, at: now });
-    } else if (rt.upSince === undefined && healthy) {
-      rt.upSince = now;
-    }
-    if (rt.health === 'healthy') {
-      rt.failures = 0;
-      rt.escalation = 0;
     }
   }
 
@@ -424,7 +447,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     return /start|restart|trap|route/.test(`${c.closeAction ?? ''} ${c.dpdAction ?? ''}`);
   }
 
-  private actionReason(reasons: Set<Reason>, kind: ActionKind): ActionReason {
+  private actionReason(reasons: ReadonlySet<Reason>, kind: ActionKind): ActionReason {
     if (kind === 'terminate-duplicate') return 'duplicate';
     if (kind !== 'initiate') return 'probe';
     if (reasons.has('event')) return 'event';
@@ -433,28 +456,29 @@ export class Agent extends EventEmitter<AgentEvents> {
     return 'retry';
   }
 
-  private async act(v: TunnelView, d: Exclude<Decision, { kind: 'none' }>, reasons: Set<Reason>): Promise<boolean> {
-    const rt = v.runtime;
+  /** Carries an action out against charon; says how it went, with charon's reason when it failed. */
+  private async execute(v: TunnelView, action: Action, reasons: ReadonlySet<Reason>): Promise<ActionResult> {
     const name = v.config.name;
-    const ike = v.config.ike ?? v.conn?.ike;
+    const ike = this.ikeOf(v);
     const child = v.config.child;
-    const policy = { baseMs: v.config.backoffBaseMs, capMs: v.config.backoffCapMs };
-    const run = async (kind: ActionKind, fn: () => Promise<void>): Promise<boolean> => {
-      const t0 = performance.now();
+    const startedAt = Date.now();
+    const t0 = performance.now();
+    const report = (kind: ActionKind, err?: unknown): ActionResult => {
+      const ms = performance.now() - t0;
       const reason = this.actionReason(reasons, kind);
-      try {
-        await fn();
-        const ms = performance.now() - t0;
-        this.log.info({ tunnel: name, action: kind, reason, result: 'ok', ms: Math.round(ms), why: d.why }, `tunnel ${name}: ${kind} ok`);
+      if (err === undefined) {
+        this.log.info({ tunnel: name, action: kind, reason, result: 'ok', ms: Math.round(ms), why: action.why }, `tunnel ${name}: ${kind} ok`);
         this.emit('action', { tunnel: name, ike, child, kind, reason, result: 'ok', ms });
-        return true;
-      } catch (err) {
-        const ms = performance.now() - t0;
-        rt.lastError = errMessage(err);
-        this.log.warn({ tunnel: name, action: kind, reason, result: 'error', ms: Math.round(ms), err: rt.lastError, why: d.why }, `tunnel ${name}: ${kind} failed`);
-        this.emit('action', { tunnel: name, ike, child, kind, reason, result: 'error', ms, error: rt.lastError });
-        return false;
+        return { ok: true, startedAt, ms };
       }
+      const error = errMessage(err);
+      const failure = classifyFailure(err instanceof ViciError ? err.charonLog : [], error);
+      this.log.warn(
+        { tunnel: name, action: kind, reason, result: 'error', ms: Math.round(ms), err: error, failure: failure.class, charon: failure.detail, why: action.why },
+        `tunnel ${name}: ${kind} failed (${failure.class}: ${failure.detail})`,
+      );
+      this.emit('action', { tunnel: name, ike, child, kind, reason, result: 'error', ms, error, failure: failure.class });
+      return { ok: false, startedAt, ms, error, reason: failure };
     };
     const initiate = async (): Promise<void> => {
       const a: { child: string; ike?: string; timeoutMs: number } = { child, timeoutMs: v.config.initiateTimeoutMs };
@@ -470,80 +494,56 @@ export class Agent extends EventEmitter<AgentEvents> {
         else this.initiatesInFlight.delete(key);
       }
     };
-    const backOff = (): void => {
-      rt.failures++;
-      const delay = backoffDelay(rt.failures, policy);
-      rt.nextAttemptAt = Date.now() + delay;
-      this.queue.addAfter(name, delay, 'retry');
-      this.log.warn({ tunnel: name, failures: rt.failures, delayMs: delay }, `tunnel ${name}: backing off ${delay} ms after ${rt.failures} failed repairs`);
-      this.emit('escalated', { tunnel: name, ike, child, to: 'backoff', failures: rt.failures, nextAttemptInMs: delay });
-    };
-    // Whatever happens next, probe results from before this action no longer describe the tunnel.
-    rt.generation++;
-    rt.health = 'unknown';
 
-    switch (d.kind) {
-      case 'initiate': {
-        const ok = await run('initiate', initiate);
-        if (ok) {
-          this.health.verify(name, 0);
-          this.queue.add(name, 'verify');
-        } else if (!this.vici.connected) {
-          return false; // resync will retry
-        } else {
-          backOff();
-        }
-        return ok;
-      }
-      case 'restart-child': {
-        let ikeDead = false;
-        const ok = await run('restart-child', async () => {
-          try {
-            await this.vici.terminate({ childId: d.child.childId, timeoutMs: v.config.terminateTimeoutMs });
-          } catch (err) {
-            // The peer did not answer our DELETE: the IKE_SA itself is dead (the peer lost its
-            // state, or the path is cut). A CHILD_SA on it can never come up: go to the IKE restart.
-            ikeDead = true;
-            throw new Error(`CHILD_SA delete not answered (${errMessage(err)}); restarting the IKE_SA`, { cause: err });
-          }
+    switch (action.kind) {
+      case 'initiate':
+        try {
           await initiate();
-        });
-        rt.escalation = 1;
-        if (ok) {
-          this.health.verify(name, 0);
-        } else {
-          if (ikeDead) this.log.info({ tunnel: name }, `tunnel ${name}: escalating to an IKE_SA restart at once`);
-          rt.health = 'failing';
-          this.queue.add(name, 'retry');
+          return report('initiate');
+        } catch (err) {
+          return report('initiate', err);
         }
-        return ok;
-      }
-      case 'restart-ike': {
-        this.emit('escalated', { tunnel: name, ike, child, to: 'restart-ike', failures: rt.failures, nextAttemptInMs: 0 });
-        // force + a short timeout: a DELETE is sent so a live peer cleans up, but a dead one is
-        // not waited for beyond half a second.
-        const ok = await run('restart-ike', async () => {
-          await this.vici.terminate({ ikeId: d.ikeId, force: true, timeoutMs: Math.min(500, v.config.terminateTimeoutMs) }).catch((err: unknown) => {
+      case 'restart-child':
+        try {
+          await this.vici.terminate({ childId: action.child.childId, timeoutMs: v.config.terminateTimeoutMs });
+        } catch (err) {
+          // The peer did not answer our DELETE: the IKE_SA itself is dead (the peer lost its state, or
+          // the path is cut). A CHILD_SA on it can never come up: the next reconcile restarts the IKE_SA.
+          this.log.info({ tunnel: name }, `tunnel ${name}: escalating to an IKE_SA restart at once`);
+          const r = report('restart-child', new Error(`CHILD_SA delete not answered (${errMessage(err)}); restarting the IKE_SA`, { cause: err }));
+          return r.ok ? r : { ...r, unansweredDelete: true };
+        }
+        try {
+          await initiate();
+          return report('restart-child');
+        } catch (err) {
+          return report('restart-child', err);
+        }
+      case 'restart-ike':
+        try {
+          // force + a short timeout: a DELETE is sent so a live peer cleans up, but a dead one is
+          // not waited for beyond half a second.
+          await this.vici.terminate({ ikeId: action.ikeId, force: true, timeoutMs: Math.min(IKE_RESTART_TERMINATE_MS, v.config.terminateTimeoutMs) }).catch((err: unknown) => {
             this.log.debug({ tunnel: name, err: errMessage(err) }, 'terminate of the stale IKE_SA did not complete');
           });
           await initiate();
-        });
-        rt.escalation = 2;
-        // Next time (if traffic still fails) only after a backoff: the fault may be outside our reach.
-        backOff();
-        rt.health = 'unknown';
-        if (ok) this.health.verify(name, 0);
-        return ok;
-      }
-      case 'terminate-duplicates': {
-        this.log.warn({ tunnel: name, keep: d.keep.childId, terminate: d.extras.map((e) => e.childId) }, `tunnel ${name}: ${d.extras.length + 1} CHILD_SAs installed, terminating the older ${d.extras.length}`);
-        let all = true;
-        for (const extra of d.extras) {
-          all = (await run('terminate-duplicate', () => this.vici.terminate({ childId: extra.childId, timeoutMs: v.config.terminateTimeoutMs }))) && all;
+          return report('restart-ike');
+        } catch (err) {
+          return report('restart-ike', err);
         }
-        rt.duplicateSeenAt = undefined;
-        this.queue.addAfter(name, 200, 'verify');
-        return all;
+      case 'terminate-duplicates': {
+        this.log.warn({ tunnel: name, keep: action.keep.childId, terminate: action.extras.map((e) => e.childId) }, `tunnel ${name}: ${action.extras.length + 1} CHILD_SAs installed, terminating the older ${action.extras.length}`);
+        let last: ActionResult = { ok: true, startedAt, ms: 0 };
+        for (const extra of action.extras) {
+          try {
+            await this.vici.terminate({ childId: extra.childId, timeoutMs: v.config.terminateTimeoutMs });
+            const r = report('terminate-duplicate');
+            if (last.ok) last = r;
+          } catch (err) {
+            last = report('terminate-duplicate', err);
+          }
+        }
+        return last;
       }
     }
   }
@@ -552,4 +552,10 @@ export class Agent extends EventEmitter<AgentEvents> {
   statusOf(name: string): TunnelStatus | undefined {
     return this.tunnels.get(name)?.runtime.status;
   }
+
 }
+
+/** How long a stale IKE_SA's DELETE is waited for before the new one is initiated. */
+const IKE_RESTART_TERMINATE_MS = 500;
+
+export type { TunnelRuntime };

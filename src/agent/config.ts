@@ -76,6 +76,8 @@ const tuning = {
   terminate_timeout: positiveDuration.optional(),
   /** How long charon gets to restore a child itself (close_action/dpd_action) before the agent acts. */
   charon_grace: duration.optional(),
+  /** A repaired CHILD_SA that goes down again within this time counts toward damping. */
+  repair_hold: positiveDuration.optional(),
 };
 
 const tunnelSchema = z
@@ -201,6 +203,7 @@ export interface TunnelConfig {
   initiateTimeoutMs: number;
   terminateTimeoutMs: number;
   charonGraceMs: number;
+  repairHoldMs: number;
   /** true when it came from `discover`, not from the file's tunnels list */
   discovered: boolean;
 }
@@ -221,6 +224,7 @@ export const BUILTIN_TUNING: Tuning = {
   initiateTimeoutMs: 10_000,
   terminateTimeoutMs: 3_000,
   charonGraceMs: 1_500,
+  repairHoldMs: 30_000,
 };
 
 export interface AgentConfig {
@@ -251,6 +255,7 @@ function applyTuning(base: Tuning, t: RawTuning): Tuning {
     initiateTimeoutMs: t.initiate_timeout ?? base.initiateTimeoutMs,
     terminateTimeoutMs: t.terminate_timeout ?? base.terminateTimeoutMs,
     charonGraceMs: t.charon_grace ?? base.charonGraceMs,
+    repairHoldMs: t.repair_hold ?? base.repairHoldMs,
   };
 }
 

@@ -2,6 +2,7 @@
 import type { ProbeResult } from '../probes/types.js';
 import type { Reason } from './workqueue.js';
 import type { HealthReport } from './health.js';
+import type { FailureClass } from './failure-reason.js';
 
 export type ActionKind = 'initiate' | 'restart-child' | 'restart-ike' | 'terminate-duplicate';
 /** Why an action was taken, as exported in metrics. */
@@ -16,6 +17,8 @@ export interface ActionEvent {
   result: 'ok' | 'error';
   ms: number;
   error?: string;
+  /** charon's reason, for a failed action. */
+  failure?: FailureClass;
 }
 
 export interface TunnelDownEvent {
@@ -41,6 +44,10 @@ export interface EscalatedEvent {
   to: 'restart-ike' | 'backoff';
   failures: number;
   nextAttemptInMs: number;
+  /** Why: charon's reason for the last failure, or that repairs do not hold. */
+  why?: string;
+  /** The backoff is the IKE connection's, shared by every tunnel on it. */
+  shared?: boolean;
 }
 
 export interface ReconcileEvent {

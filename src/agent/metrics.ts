@@ -10,10 +10,11 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TunnelView } from './agent.js';
 import type { TunnelConfig } from './config.js';
-import { newRuntime, type TunnelStatus } from './decide.js';
+import { newRuntime, type TunnelStatus } from './reconcile.js';
 import type { EventEmitter } from 'eventemitter3';
 import type { ActionEvent, ActionKind, ActionReason, AgentEvents, ReconcileEvent } from './events.js';
 import { tunnelUp, type TunnelObservation } from './observe.js';
+import { FAILURE_CLASSES } from './failure-reason.js';
 import type { ProbeResult } from '../probes/types.js';
 import { tcpLabel } from '../probes/tcp.js';
 import { TrafficAccumulator, type TrafficKey } from './metrics/traffic.js';
@@ -158,7 +159,7 @@ export class AgentMetrics implements AlertCounters {
   private readonly probeLastSuccess: Gauge<'tunnel' | 'kind' | 'target'>;
   // recovery
   private readonly recoveryActions: Counter<'tunnel' | 'kind' | 'reason'>;
-  private readonly recoveryFailures: Counter<'tunnel' | 'kind'>;
+  private readonly recoveryFailures: Counter<'tunnel' | 'kind' | 'reason'>;
   private readonly recoverySeconds: Histogram<'tunnel'>;
   private readonly tunnelDowns: Counter<'tunnel'>;
   private readonly reconciles: Counter<'result'>;
@@ -323,7 +324,12 @@ export class AgentMetrics implements AlertCounters {
       labelNames: ['tunnel', 'kind', 'reason'],
       registers,
     });
-    this.recoveryFailures = new Counter({ name: `${p}recovery_failures_total`, help: 'Repair actions that failed, by kind.', labelNames: ['tunnel', 'kind'], registers });
+    this.recoveryFailures = new Counter({
+      name: `${p}recovery_failures_total`,
+      help: "Repair actions that failed, by kind and charon's reason (auth, timeout, proposal, traffic-selectors, peer-delete, config, other). Initiate's series exist from the start, the other kinds' from their first failure.",
+      labelNames: ['tunnel', 'kind', 'reason'],
+      registers,
+    });
     this.recoverySeconds = new Histogram({
       name: `${p}tunnel_recovery_seconds`,
       help: 'How long the tunnel was down or stale before it was healthy again.',
@@ -415,7 +421,7 @@ export class AgentMetrics implements AlertCounters {
   private onAction(e: ActionEvent): void {
     if (!this.known(e.tunnel)) return;
     this.recoveryActions.inc({ tunnel: e.tunnel, kind: e.kind, reason: e.reason });
-    if (e.result === 'error') this.recoveryFailures.inc({ tunnel: e.tunnel, kind: e.kind });
+    if (e.result === 'error') this.recoveryFailures.inc({ tunnel: e.tunnel, kind: e.kind, reason: e.failure ?? 'other' });
   }
 
   private onReconcile(e: ReconcileEvent): void {
@@ -506,7 +512,7 @@ export class AgentMetrics implements AlertCounters {
       probes = new Set();
       this.initialised.set(tunnel, probes);
       for (const [kind, reason] of ACTION_PAIRS) this.recoveryActions.inc({ tunnel, kind, reason }, 0);
-      for (const kind of ACTION_KINDS) this.recoveryFailures.inc({ tunnel, kind }, 0);
+      for (const reason of FAILURE_CLASSES) this.recoveryFailures.inc({ tunnel, kind: 'initiate', reason }, 0);
       this.tunnelDowns.inc({ tunnel }, 0);
       this.recoverySeconds.zero({ tunnel });
     }
@@ -541,7 +547,7 @@ export class AgentMetrics implements AlertCounters {
       this.removeProbe({ tunnel, kind, target });
     }
     for (const [kind, reason] of ACTION_PAIRS) this.recoveryActions.remove({ tunnel, kind, reason });
-    for (const kind of ACTION_KINDS) this.recoveryFailures.remove({ tunnel, kind });
+    for (const kind of ACTION_KINDS) for (const reason of FAILURE_CLASSES) this.recoveryFailures.remove({ tunnel, kind, reason });
     this.tunnelDowns.remove({ tunnel });
     this.recoverySeconds.remove({ tunnel });
     this.initialised.delete(tunnel);

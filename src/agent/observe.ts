@@ -41,6 +41,8 @@ export interface TunnelObservation {
   ikeIds: number[];
   /** IKE_SA names seen holding the child (learned when the config did not name it). */
   ikeNames: string[];
+  /** An IKE_SA of the tunnel's connection is ESTABLISHED: a CHILD_SA can be created on it. */
+  ikeEstablished: boolean;
 }
 
 /** Up: at the agent's last look, made while VICI was connected, charon had a CHILD_SA of the tunnel carrying traffic. */
@@ -81,7 +83,7 @@ function childCreates(ike: IkeSa): number {
  * `sas` may hold other IKE_SAs and children: only `child` (and IKE_SAs named `ike`, when given) count.
  */
 export function observeTunnel(sas: readonly IkeSa[], child: string, ike?: string, ownInitiates = 0): TunnelObservation {
-  const obs: TunnelObservation = { up: [], installed: [], charonBusy: false, childCreates: 0, ikeIds: [], ikeNames: [] };
+  const obs: TunnelObservation = { up: [], installed: [], charonBusy: false, childCreates: 0, ikeIds: [], ikeNames: [], ikeEstablished: false };
   for (const sa of sas) {
     if (ike !== undefined && sa.name !== ike) continue;
     let holds = false;
@@ -106,6 +108,7 @@ export function observeTunnel(sas: readonly IkeSa[], child: string, ike?: string
     // An IKE_SA that does not hold the child still matters when it belongs to the tunnel's
     // connection: a reauthentication or an initiate in flight will bring the child with it.
     if (holds || ike !== undefined) {
+      if (sa.state === 'ESTABLISHED') obs.ikeEstablished = true;
       const why = ikeBusy(sa, ownInitiates);
       if (why) busy(obs, why);
       obs.childCreates += childCreates(sa);

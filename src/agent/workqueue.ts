@@ -3,7 +3,13 @@
 // - a name being processed is never handed out again until done(); if triggered meanwhile it
 //   is marked dirty and queued again on done(), so no trigger is lost and no two reconciles of
 //   one tunnel ever run at once;
-// - addAfter() keeps only the earliest timer per name.
+// - addAfter() keeps only the earliest timer per name;
+// - addRateLimited() requeues a name after a delay that grows with its consecutive failures (the one
+//   retry policy, src/retry.ts), until forgetFailures() says it went through.
+import { FailureRateLimiter } from '../retry.js';
+
+/** Unexpected reconcile failures (a list-sas that failed, a bug): first retry after this, doubling. */
+export const RECONCILE_RETRY = { baseMs: 1000, capMs: 60_000 };
 
 export type Reason = 'start' | 'event' | 'resync' | 'probe' | 'retry' | 'reload' | 'duplicate' | 'verify';
 
@@ -20,6 +26,7 @@ export class WorkQueue {
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout; reason: Reason }>();
   private waiters: Array<(item: WorkItem | undefined) => void> = [];
   private shut = false;
+  private readonly limiter = new FailureRateLimiter(RECONCILE_RETRY);
 
   get length(): number {
     return this.queue.length;
@@ -64,6 +71,15 @@ export class WorkQueue {
     this.timers.set(name, { at, timer, reason });
   }
 
+  /** Queue `name` again after a delay that grows with each call until forgetFailures(name). */
+  addRateLimited(name: string, reason: Reason): void {
+    this.addAfter(name, this.limiter.when(name), reason);
+  }
+
+  forgetFailures(name: string): void {
+    this.limiter.forget(name);
+  }
+
   /** When `name` is next due by timer, if it is. */
   dueAt(name: string): number | undefined {
     return this.timers.get(name)?.at;
@@ -71,6 +87,7 @@ export class WorkQueue {
 
   /** Forget timers of a name (tunnel removed or disabled). */
   forget(name: string): void {
+    this.limiter.forget(name);
     const t = this.timers.get(name);
     if (t) clearTimeout(t.timer);
     this.timers.delete(name);

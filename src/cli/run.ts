@@ -76,6 +76,8 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
         const next = await loadWithOverrides(opts);
         await agent.reload(next);
         await obs.reload(next);
+        vici.setLimits(next);
+        log.level = next.logLevel;
         log.info({ config: next.path, tunnels: next.tunnels.length }, 'configuration reloaded');
         const needRestart = viciSettingsChanged(cfg, next);
         if (needRestart.length > 0) {
@@ -120,14 +122,9 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
   return stopped;
 }
 
-/** The VICI client keeps the settings it was started with: those a reload changed, by their config names. */
+/** Settings a reload cannot apply to the running agent, by their config names: the VICI socket (a new client). */
 export function viciSettingsChanged(running: AgentConfig, next: AgentConfig): string[] {
-  const keys: Array<[string, keyof AgentConfig]> = [
-    ['vici.socket', 'viciUri'],
-    ['vici.command_timeout', 'commandTimeoutMs'],
-    ['vici.max_concurrent_initiates', 'maxConcurrentInitiates'],
-  ];
-  return keys.filter(([, k]) => running[k] !== next[k]).map(([name]) => name);
+  return running.viciUri === next.viciUri ? [] : ['vici.socket'];
 }
 
 /**

@@ -79,8 +79,9 @@ export function boundsFor(t: Tuning): Record<FaultKind, Bound> {
 }
 
 /**
- * A tunnel the agent damps as flapping (more than 6 downs in 10 minutes: the soak provokes exactly
- * that) may wait one damping delay, itself capped at backoff_cap, before its repair.
+ * A tunnel the agent damps (repairs in a row that did not hold: the soak's quick successive faults on
+ * one tunnel can look like that) may wait one damping delay, itself capped at backoff_cap, before its
+ * repair.
  */
 export function dampedAllowanceMs(t: Tuning): number {
   return t.backoffCapMs;

@@ -16,6 +16,7 @@ import { startLab } from '../lab/lab.js';
 import { tcpCheck } from '../lab/net-check.js';
 import { waitFor } from '../lab/wait.js';
 import { boundsFor, dampedAllowanceMs, failingRoundMs, MARGIN_MS, type Bound } from './bounds.js';
+import { UNHELD_LIMIT } from '../../src/agent/reconcile.js';
 import { duringOutage, scanOutput, type ScanRules } from './log-scan.js';
 import { formatRss, formatTable, rssSegments, summarize, type FaultRecord, type Recovery, type RssSample, type RssSegment } from './report.js';
 import { buildSchedule, describeFault, type Fault, type FaultKind, type SoakMode } from './schedule.js';
@@ -64,9 +65,7 @@ export const TIMING: Record<SoakMode, Record<string, string | number>> = {
   long: { probe_interval: '2s', probe_timeout: '1s', reprobe_attempts: 2, reprobe_interval: '500ms', backoff_base: '1s', backoff_cap: '8s', initiate_timeout: '5s', terminate_timeout: '2s', charon_grace: '1500ms' },
 };
 
-/** The agent's flap damping (agent.ts): more than this many downs within the window. */
-const FLAP_LIMIT = 6;
-const FLAP_WINDOW_MS = 10 * 60_000;
+
 
 const fmt = (ms: number): string => (ms < 10_000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
 
@@ -175,15 +174,13 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     a.logs.slice(from).find((l) => l.tunnel === tunnel && l.msg === 'probe round' && l.health === 'healthy');
 
   /**
-   * Whether the agent damped `tunnel` as flapping since log index `from`; a claim checked against its
-   * own down lines: damping is for more than FLAP_LIMIT downs within FLAP_WINDOW (agent.ts).
+   * Whether the agent damped `tunnel` since log index `from`; a claim checked against its own words:
+   * damping is for UNHELD_LIMIT repairs in a row that did not hold (src/agent/reconcile.ts).
    */
   const damped = (rec: FaultRecord, a: RunningAgent, tunnel: string, from: number): boolean => {
-    const line = a.logs.slice(from).find((l) => l.tunnel === tunnel && /is flapping; damping repairs/.test(l.msg));
+    const line = a.logs.slice(from).find((l) => l.tunnel === tunnel && /repairs in a row did not hold; damping/.test(l.msg));
     if (!line) return false;
-    const at = Date.parse(line.time);
-    const downs = a.logs.filter((l) => l.tunnel === tunnel && l.msg.startsWith(`tunnel ${tunnel} down: `) && Date.parse(l.time) > at - FLAP_WINDOW_MS && Date.parse(l.time) <= at + 1000).length;
-    if (downs <= FLAP_LIMIT) rec.violations.push(`${tunnel}: damped as flapping after only ${downs} downs in 10 min`);
+    if (Number(line['unheldRepairs']) < UNHELD_LIMIT) rec.violations.push(`${tunnel}: damped after only ${String(line['unheldRepairs'])} repairs that did not hold`);
     return true;
   };
 
@@ -473,7 +470,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       throw new Error(`the lab never reached a steady state: ${startProblems.join('; ')}`);
     }
     say(`soak: seed ${opts.seed}, ${todo.length} of ${schedule.length} faults, ${opts.mode} mode, lab ${lab.id}, agent pid ${pid}`);
-    say(`soak: bounds: ${Object.entries(bounds).map(([k, b]) => `${k} ${fmt(b.ms)}`).join(', ')}; flapping tunnels +${fmt(damping)}`);
+    say(`soak: bounds: ${Object.entries(bounds).map(([k, b]) => `${k} ${fmt(b.ms)}`).join(', ')}; damped tunnels +${fmt(damping)}`);
 
     for (const f of todo) {
       currentFault = f.index;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { TrafficAccumulator } from '../../src/agent/metrics/traffic.js';
 import { AgentMetrics } from '../../src/agent/metrics.js';
 import { discoveredTunnel } from '../../src/agent/config.js';
-import { newRuntime } from '../../src/agent/decide.js';
+import { newRuntime } from '../../src/agent/reconcile.js';
 import { FakeAgent, FakeVici, LAB_YAML, child, labConfig, observation } from './metrics-fake-agent.js';
 
 const T0 = 1_700_000_000_000;
@@ -89,7 +89,7 @@ describe('metrics: label values initialised to zero', () => {
     const actions = series(text, 'ipsec_keepalive_recovery_actions_total');
     assert.equal(actions.size, 4 * 7);
     assert.ok([...actions.values()].every((n) => n === 0));
-    assert.equal(series(text, 'ipsec_keepalive_recovery_failures_total').size, 4 * 4);
+    assert.equal(series(text, "ipsec_keepalive_recovery_failures_total").size, 4 * 7, "initiate by each of charon's reasons");
     assert.equal(series(text, 'ipsec_keepalive_tunnel_down_total').size, 4);
     assert.equal(series(text, 'ipsec_keepalive_tunnel_recovery_seconds_count').size, 4);
     assert.equal(series(text, 'ipsec_keepalive_reconcile_total').size, 4);

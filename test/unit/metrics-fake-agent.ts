@@ -4,7 +4,7 @@
 import { EventEmitter } from 'eventemitter3';
 import type { TunnelView } from '../../src/agent/agent.js';
 import { parseConfig, type AgentConfig } from '../../src/agent/config.js';
-import { newRuntime } from '../../src/agent/decide.js';
+import { newRuntime } from '../../src/agent/reconcile.js';
 import type { AgentEvents } from '../../src/agent/events.js';
 import type { ChildRef, TunnelObservation } from '../../src/agent/observe.js';
 
@@ -50,6 +50,7 @@ export function observation(children: ChildRef[], ikeNames = ['ikev2-vpn']): Tun
     childCreates: 0,
     ikeIds: [...new Set(children.map((c) => c.ikeId))],
     ikeNames: children.length ? ikeNames : [],
+    ikeEstablished: children.length > 0,
   };
 }
 

@@ -39,7 +39,7 @@ export function scene(): { agent: FakeAgent; vici: FakeVici; metrics: AgentMetri
   b.obs = observation([]);
   agent.emit('reconcile', { tunnel: 'branch-b', result: 'requeue', ms: 1.1, reasons: ['retry'] });
   agent.emit('tunnel-down', { tunnel: 'branch-b', ike: 'ikev2-vpn', child: 'ikev2-vpn-141', why: 'no CHILD_SA installed', at: now - 2000 });
-  agent.emit('action', { tunnel: 'branch-b', ike: 'ikev2-vpn', child: 'ikev2-vpn-141', kind: 'initiate', reason: 'event', result: 'error', ms: 5000, error: 'timeout' });
+  agent.emit('action', { tunnel: 'branch-b', ike: 'ikev2-vpn', child: 'ikev2-vpn-141', kind: 'initiate', reason: 'event', result: 'error', ms: 5000, error: 'timeout', failure: 'timeout' });
   agent.emit('probe', 'branch-b', { kind: 'tcp', target: '198.51.100.141:9802', success: false, durationMs: 1000, phases: {}, error: 'timeout after 1000 ms', errorCode: 'timeout' });
 
   const c = agent.get('branch-c');
@@ -114,7 +114,7 @@ describe('metrics: the whole /metrics output', () => {
     assert.equal(value(`ipsec_keepalive_tunnel_bytes_in_total{${a}}`), 1500);
     assert.equal(value(`ipsec_keepalive_tunnel_bytes_in_total{${c}}`), 107);
     assert.equal(value('ipsec_keepalive_recovery_actions_total{tunnel="branch-b",kind="initiate",reason="event"}'), 1);
-    assert.equal(value('ipsec_keepalive_recovery_failures_total{tunnel="branch-b",kind="initiate"}'), 1);
+    assert.equal(value('ipsec_keepalive_recovery_failures_total{tunnel="branch-b",kind="initiate",reason="timeout"}'), 1);
     assert.equal(value('ipsec_keepalive_tunnel_down_total{tunnel="branch-b"}'), 1);
     assert.equal(value('ipsec_keepalive_tunnel_recovery_seconds_sum{tunnel="branch-a"}'), 0.85);
     assert.equal(value('ipsec_keepalive_probe_success{tunnel="branch-b",kind="tcp",target="198.51.100.141:9802"}'), 0);

@@ -76,13 +76,13 @@ describe('ipsec-keepalive validate', () => {
     assert.equal(r.code, 78);
   });
 
-  it('a reload names the vici settings that wait for a restart, and only those', async () => {
+  it('a reload names the settings that wait for a restart (the socket), and only those', async () => {
     const a = await loadConfig(file('a.yaml', good));
     const b = await loadConfig(file('b.yaml', good.replace('charon.vici', 'other.vici') + 'defaults:\n  probe_interval: 5s\n'));
     const c = await loadConfig(file('c.yaml', good.replace('vici:\n', 'vici:\n  command_timeout: 9s\n  max_concurrent_initiates: 2\n')));
     assert.deepEqual(viciSettingsChanged(a, a), []);
     assert.deepEqual(viciSettingsChanged(a, b), ['vici.socket']);
-    assert.deepEqual(viciSettingsChanged(a, c), ['vici.command_timeout', 'vici.max_concurrent_initiates']);
+    assert.deepEqual(viciSettingsChanged(a, c), [], 'timeouts and limits apply at once');
   });
 
   it('--json or --socket: a usage error', async () => {

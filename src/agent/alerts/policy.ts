@@ -135,8 +135,8 @@ export class AlertPolicy {
       at,
       since: ep.since,
       ...where(e),
-      message: `tunnel ${e.tunnel}: ${e.failures} repair${e.failures === 1 ? '' : 's'} failed; backing off, next attempt in ${formatDuration(e.nextAttemptInMs)} (further attempts are not announced until it is repaired)`,
-      details: { failures: e.failures, next_attempt_in_seconds: Math.round(e.nextAttemptInMs / 100) / 10 },
+      message: `tunnel ${e.tunnel}: ${e.failures} repair${e.failures === 1 ? '' : 's'} failed${e.why ? ` (${e.why})` : ''}; backing off${e.shared ? ` with every tunnel of IKE_SA ${e.ike ?? ''}` : ''}, next attempt in ${formatDuration(e.nextAttemptInMs)} (further attempts are not announced until it is repaired)`,
+      details: { failures: e.failures, next_attempt_in_seconds: Math.round(e.nextAttemptInMs / 100) / 10, ...(e.why ? { reason: e.why } : {}) },
     });
   }
 

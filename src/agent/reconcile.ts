@@ -1,0 +1,417 @@
+// The controller's decisions, as pure transitions over one state record per tunnel (and one attempt
+// stream per IKE connection), after controller-runtime's Reconcile returning Result{RequeueAfter}:
+//
+//   reconcile(state, observation, now, policy) -> { state', action?, requeueAfterMs?, notes }
+//   afterAction(state, action, result, now, policy) -> { state', requeueAfterMs?, notes }
+//   afterProbes(state, report) -> state'
+//
+// The Agent only observes, transitions, executes and requeues; it never decides. Every rule is a row
+// of the table tests (test/unit/agent-reconcile.test.ts). Nothing here reads a clock or does I/O:
+// `now` and `random` come in, so a rule gives the same answer every time.
+import { backoffDelay, type BackoffPolicy } from '../retry.js';
+import type { ActionKind } from './events.js';
+import type { FailureReason } from './failure-reason.js';
+import { pickDuplicates, type ChildRef, type TunnelObservation } from './observe.js';
+import type { Reason } from './workqueue.js';
+
+export type Health = 'unknown' | 'healthy' | 'failing' | 'target-down';
+
+/** The one status vocabulary: logs, metrics, alerts and `status` all use it. */
+export type TunnelStatus =
+  | 'unknown'
+  | 'up'
+  | 'down'
+  | 'connecting'
+  | 'waiting-for-charon'
+  | 'backoff'
+  | 'stale'
+  | 'target-down'
+  | 'disabled'
+  | 'vici-down';
+
+export interface LastAction {
+  kind: ActionKind;
+  result: 'ok' | 'error';
+  at: number;
+  ms: number;
+  /** charon's reason, for a failed action. */
+  reason?: FailureReason;
+}
+
+/** Everything the agent remembers about a tunnel between reconciles. */
+export interface TunnelRuntime {
+  status: TunnelStatus;
+  health: Health;
+  /** Consecutive repairs of this tunnel that failed for a reason of its own CHILD_SA: its backoff. */
+  failures: number;
+  /** No repair before this time (the tunnel's backoff, or damping). */
+  nextAttemptAt: number;
+  /** 0: nothing tried yet for this stale episode; 1: CHILD_SA restarted; 2: IKE_SA restarted. */
+  escalation: 0 | 1 | 2;
+  /** When the tunnel was first seen down or stale in the current episode. */
+  downSince?: number;
+  /** First seen without CHILD_SA while charon negotiated (rekey, reauth): an outage only if it lasts. */
+  busySince?: number;
+  downReason?: string;
+  /** Charon is expected to restore the tunnel by itself until then (close_action, dpd_action, start_action). */
+  graceUntil: number;
+  /** First time the current duplicate set was seen; acted on when it persists. */
+  duplicateSeenAt?: number;
+  upSince?: number;
+  /** Bumped on every action: probe results started before it are discarded. */
+  generation: number;
+  /** When the agent's last successful repair brought a CHILD_SA: a loss within the hold time is a repair that did not hold. */
+  repairedAt?: number;
+  /** Consecutive repairs that did not hold: drives damping. */
+  unheldRepairs: number;
+  /** Repairs are delayed because they do not hold (a repair loop). */
+  damped: boolean;
+  /** Down or stale episodes since the agent started. */
+  flaps: number;
+  lastError?: string;
+  lastAction?: LastAction;
+}
+
+export function newRuntime(): TunnelRuntime {
+  return { status: 'unknown', health: 'unknown', failures: 0, nextAttemptAt: 0, escalation: 0, graceUntil: 0, generation: 0, unheldRepairs: 0, damped: false, flaps: 0 };
+}
+
+/** One attempt stream per IKE connection: IKE-level failures back off all its tunnels together. */
+export interface IkeStream {
+  failures: number;
+  /** No IKE_SA attempt before this time. */
+  nextAttemptAt: number;
+  /** When the last IKE-level failure was recorded: initiates started before it failed with it. */
+  failedAt: number;
+  reason?: FailureReason;
+  /** The one tunnel that attempts the IKE_SA while it keeps failing; its siblings follow once it is up. */
+  leader?: string;
+}
+
+export function newIkeStream(): IkeStream {
+  return { failures: 0, nextAttemptAt: 0, failedAt: 0 };
+}
+
+/** The configuration a transition needs, per tunnel. */
+export interface TunnelPolicy {
+  name: string;
+  enabled: boolean;
+  probed: boolean;
+  graceMs: number;
+  holdMs: number;
+  backoff: BackoffPolicy;
+  /** charon's own close_action/dpd_action restores this CHILD_SA after a peer delete. */
+  charonRecovers: boolean;
+}
+
+export type Action =
+  | { kind: 'initiate'; why: string }
+  | { kind: 'restart-child'; child: ChildRef; why: string }
+  | { kind: 'restart-ike'; ikeId: number; why: string }
+  | { kind: 'terminate-duplicates'; keep: ChildRef; extras: ChildRef[]; why: string };
+
+/** What the Agent logs and emits for a transition. */
+export type Note =
+  | { kind: 'down'; why: string; charonRecovers: boolean }
+  | { kind: 'repaired'; downMs: number }
+  | { kind: 'duplicates'; count: number }
+  | { kind: 'damped'; unheld: number; delayMs: number }
+  | { kind: 'backoff'; failures: number; delayMs: number; shared: boolean; reason?: FailureReason }
+  | { kind: 'escalate-ike' };
+
+export interface Transition {
+  state: TunnelRuntime;
+  /** The tunnel's IKE stream as it should be stored (unchanged when absent from the input). */
+  ike?: IkeStream;
+  action?: Action;
+  requeueAfterMs?: number;
+  why: string;
+  notes: Note[];
+}
+
+/** Duplicates must persist this long before extras are terminated: a rekey briefly shows two. */
+export const DUPLICATE_CONFIRM_MS = 1000;
+/** Look again this soon after terminating duplicates. */
+export const DUPLICATE_VERIFY_MS = 200;
+/** How often to look again while charon negotiates. */
+export const BUSY_RECHECK_MS = 250;
+/** Repairs that did not hold, in a row, before the next one is damped. */
+export const UNHELD_LIMIT = 3;
+
+export interface ReconcileInput {
+  state: TunnelRuntime;
+  /** The tunnel's IKE stream, when the tunnel's connection is known. */
+  ike?: IkeStream;
+  obs: TunnelObservation;
+  reasons: ReadonlySet<Reason>;
+  now: number;
+  policy: TunnelPolicy;
+  random?: () => number;
+}
+
+/** Did charon just come back? Downs seen then are its restart, not the tunnel's doing. */
+function afterCharonRestart(reasons: ReadonlySet<Reason>): boolean {
+  return reasons.has('resync') || reasons.has('start');
+}
+
+export function reconcile(i: ReconcileInput): Transition {
+  const { obs, now, policy, reasons } = i;
+  const s: TunnelRuntime = { ...i.state };
+  const notes: Note[] = [];
+  const done = (status: TunnelStatus, why: string, requeueAfterMs?: number, extra: Partial<Transition> = {}): Transition => {
+    s.status = status;
+    const t: Transition = { state: s, why, notes, ...extra };
+    if (requeueAfterMs !== undefined) t.requeueAfterMs = Math.max(0, requeueAfterMs);
+    if (i.ike && !('ike' in extra)) t.ike = i.ike;
+    return t;
+  };
+
+  if (obs.installed.length < 2) s.duplicateSeenAt = undefined;
+  else {
+    s.duplicateSeenAt ??= now;
+    notes.push({ kind: 'duplicates', count: obs.installed.length });
+  }
+  if (!policy.enabled) return done('disabled', 'tunnel disabled in config');
+
+  const installed = obs.up.length > 0;
+  // The tunnel was up as far as the agent knew, and is gone. If the agent's own repair brought that
+  // CHILD_SA less than the hold time ago, the repair did not hold; enough of those in a row (a repair
+  // loop) and repairs are damped. Losses from charon's restart count for nothing.
+  if (!installed && (s.repairedAt !== undefined || s.downSince === undefined)) {
+    if (!afterCharonRestart(reasons)) {
+      const unheld = s.repairedAt !== undefined && now - s.repairedAt < policy.holdMs;
+      s.unheldRepairs = unheld ? s.unheldRepairs + 1 : 0;
+      if (s.unheldRepairs >= UNHELD_LIMIT) {
+        const delayMs = backoffDelay(s.unheldRepairs - UNHELD_LIMIT + 1, policy.backoff, i.random);
+        s.nextAttemptAt = Math.max(s.nextAttemptAt, now + delayMs);
+        s.damped = true;
+        notes.push({ kind: 'damped', unheld: s.unheldRepairs, delayMs });
+      } else if (!unheld && s.damped) {
+        s.damped = false;
+        s.nextAttemptAt = 0;
+      }
+    }
+    s.repairedAt = undefined;
+  } else if (installed && s.repairedAt !== undefined && now - s.repairedAt >= policy.holdMs) {
+    // It held: the next loss starts the count afresh.
+    s.unheldRepairs = 0;
+    s.repairedAt = undefined;
+    s.damped = false;
+  }
+
+  episode(s, obs, reasons, now, policy, notes);
+
+  const dup = pickDuplicates(obs.installed);
+  if (dup) {
+    const seen = s.duplicateSeenAt ?? now;
+    if (now - seen >= DUPLICATE_CONFIRM_MS && !obs.charonBusy) {
+      return act(done('up', `${obs.installed.length} INSTALLED CHILD_SAs`), { kind: 'terminate-duplicates', keep: dup.keep, extras: dup.extras, why: `${obs.installed.length} INSTALLED CHILD_SAs` });
+    }
+    return done('up', 'duplicate seen, confirming', DUPLICATE_CONFIRM_MS - (now - seen));
+  }
+
+  if (!installed) {
+    if (obs.charonBusy) return done('connecting', 'charon is negotiating', BUSY_RECHECK_MS);
+    if (now < s.graceUntil) return done('waiting-for-charon', 'charon restores it itself (close_action/dpd_action/start_action)', s.graceUntil - now);
+    if (now < s.nextAttemptAt) return done('backoff', s.damped ? 'damped: repairs do not hold' : 'backing off', s.nextAttemptAt - now);
+    const ike = i.ike;
+    if (ike && ike.failures > 0 && !obs.ikeEstablished) {
+      const why = `IKE_SA failing${ike.reason ? ` (${ike.reason.class})` : ''}`;
+      if (now < ike.nextAttemptAt) return done('backoff', `${why}, backing off`, ike.nextAttemptAt - now);
+      // One sibling attempts the IKE_SA; the others follow on it once it is up (its up event requeues them).
+      if (ike.leader !== undefined && ike.leader !== policy.name) return done('backoff', `${why}, ${ike.leader} attempts it`, BUSY_RECHECK_MS);
+      return act(done('down', 'no CHILD_SA installed'), { kind: 'initiate', why: `no CHILD_SA installed; ${why}` }, { ...ike, leader: policy.name });
+    }
+    return act(done('down', 'no CHILD_SA installed'), { kind: 'initiate', why: 'no CHILD_SA installed' });
+  }
+
+  if (s.health === 'failing') {
+    if (obs.charonBusy) return done('stale', 'charon is negotiating', BUSY_RECHECK_MS);
+    if (now < s.nextAttemptAt) return done('stale', 'probes failing, backing off', s.nextAttemptAt - now);
+    const newest = [...obs.up].sort((a, b) => a.installAgeSec - b.installAgeSec)[0] as ChildRef;
+    if (s.escalation === 0) return act(done('stale', 'probes fail'), { kind: 'restart-child', child: newest, why: 'probes fail through an installed CHILD_SA' });
+    return act(done('stale', 'probes fail'), { kind: 'restart-ike', ikeId: newest.ikeId, why: 'probes still fail after a CHILD_SA restart' });
+  }
+  if (s.health === 'target-down') return done('target-down', 'tunnel passes traffic, probe target does not answer');
+  return done('up', 'installed');
+}
+
+/** An action is about to run: probe results from before it no longer describe the tunnel. */
+function act(t: Transition, action: Action, ike?: IkeStream): Transition {
+  t.state.generation++;
+  t.state.health = 'unknown';
+  t.action = action;
+  t.why = action.why;
+  if (ike) t.ike = ike;
+  return t;
+}
+
+/** Episode bookkeeping: a down or stale episode starts, or ends with the tunnel healthy again. */
+function episode(s: TunnelRuntime, obs: TunnelObservation, reasons: ReadonlySet<Reason>, now: number, policy: TunnelPolicy, notes: Note[]): void {
+  const installed = obs.up.length > 0;
+  if (!installed && obs.charonBusy && s.downSince === undefined) {
+    // A reauthentication or charon's own re-initiation: not an outage unless it lasts longer than
+    // the grace (then the episode starts from when it was first seen).
+    s.busySince ??= now;
+    if (now - s.busySince < policy.graceMs) return;
+  }
+  if (installed) s.busySince = undefined;
+  if (!installed || s.health === 'failing') {
+    if (s.downSince !== undefined) return;
+    s.downSince = s.busySince ?? now;
+    s.busySince = undefined;
+    s.downReason = installed ? `probes fail: ${s.lastError ?? 'no traffic'}` : 'no CHILD_SA installed';
+    s.flaps++;
+    s.upSince = undefined;
+    const charonRecovers = !installed && (reasons.has('event') || reasons.has('resync')) && policy.charonRecovers;
+    if (charonRecovers) s.graceUntil = now + policy.graceMs;
+    notes.push({ kind: 'down', why: s.downReason, charonRecovers });
+    return;
+  }
+  const healthy = s.health !== 'unknown' || !policy.probed || s.downSince === undefined;
+  if (healthy && s.downSince !== undefined) {
+    notes.push({ kind: 'repaired', downMs: now - s.downSince });
+    s.downSince = undefined;
+    s.downReason = undefined;
+    s.failures = 0;
+    s.escalation = 0;
+    if (!s.damped) s.nextAttemptAt = 0;
+    s.graceUntil = 0;
+    s.lastError = undefined;
+    s.upSince = now;
+  } else if (healthy && s.upSince === undefined) {
+    s.upSince = now;
+  }
+  if (s.health === 'healthy') {
+    s.failures = 0;
+    s.escalation = 0;
+  }
+}
+
+export type ActionResult =
+  | { ok: true; startedAt: number; ms: number }
+  /** `unansweredDelete`: restart-child's DELETE got no answer (the IKE_SA is dead). */
+  | { ok: false; startedAt: number; ms: number; error: string; reason: FailureReason; unansweredDelete?: boolean };
+
+export interface AfterActionInput {
+  state: TunnelRuntime;
+  ike?: IkeStream;
+  action: Action;
+  result: ActionResult;
+  /** What triggered the reconcile that chose the action. */
+  reasons: ReadonlySet<Reason>;
+  now: number;
+  policy: TunnelPolicy;
+  random?: () => number;
+  /** VICI was lost meanwhile: the resync after the reconnect retries, no backoff. */
+  viciLost?: boolean;
+}
+
+export interface AfterAction {
+  state: TunnelRuntime;
+  ike?: IkeStream;
+  /** Reconcile again after this long (0: at once); absent: only when something triggers it. */
+  requeueAfterMs?: number;
+  /** Probe the tunnel now: the action should have restored traffic. */
+  verify: boolean;
+  notes: Note[];
+}
+
+const KIND: Record<Action['kind'], ActionKind> = {
+  initiate: 'initiate',
+  'restart-child': 'restart-child',
+  'restart-ike': 'restart-ike',
+  'terminate-duplicates': 'terminate-duplicate',
+};
+
+export function afterAction(i: AfterActionInput): AfterAction {
+  const { action, result, now, policy } = i;
+  const s: TunnelRuntime = { ...i.state };
+  let ike = i.ike ? { ...i.ike } : undefined;
+  const notes: Note[] = [];
+  s.lastAction = { kind: KIND[action.kind], result: result.ok ? 'ok' : 'error', at: now, ms: result.ms, ...(result.ok ? {} : { reason: result.reason }) };
+  if (!result.ok) s.lastError = `${result.reason.class}: ${result.reason.detail}`;
+  const out = (requeueAfterMs: number | undefined, verify: boolean): AfterAction => {
+    const r: AfterAction = { state: s, verify, notes };
+    if (requeueAfterMs !== undefined) r.requeueAfterMs = Math.max(0, requeueAfterMs);
+    if (ike) r.ike = ike;
+    return r;
+  };
+  const backOff = (): number => {
+    s.failures++;
+    const delayMs = backoffDelay(s.failures, policy.backoff, i.random);
+    s.nextAttemptAt = now + delayMs;
+    notes.push({ kind: 'backoff', failures: s.failures, delayMs, shared: false, ...(result.ok ? {} : { reason: result.reason }) });
+    return delayMs;
+  };
+
+  switch (action.kind) {
+    case 'initiate': {
+      if (result.ok) {
+        // A repair of an outage; bringing tunnels up after charon's (re)start or a reload is not one.
+        if (!afterCharonRestart(i.reasons) && !i.reasons.has('reload')) s.repairedAt = now;
+        if (ike) ike = { ...ike, failures: 0, nextAttemptAt: 0, leader: undefined };
+        return out(0, true);
+      }
+      if (i.viciLost) return out(undefined, false);
+      if (ike && result.reason.ikeLevel) {
+        // One failed IKE_SA attempt fails every initiate that rode on it: count it once.
+        if (result.startedAt >= ike.failedAt) {
+          ike.failures++;
+          ike.failedAt = now;
+          ike.nextAttemptAt = now + backoffDelay(ike.failures, policy.backoff, i.random);
+          ike.reason = result.reason;
+          notes.push({ kind: 'backoff', failures: ike.failures, delayMs: ike.nextAttemptAt - now, shared: true, reason: result.reason });
+        }
+        ike.leader = undefined;
+        return out(ike.nextAttemptAt - now, false);
+      }
+      return out(backOff(), false);
+    }
+    case 'restart-child': {
+      s.escalation = 1;
+      if (result.ok) {
+        s.repairedAt = now;
+        return out(undefined, true);
+      }
+      // Not recovered: still stale, and the next reconcile escalates to the IKE_SA at once (an
+      // unanswered DELETE means the IKE_SA itself is dead).
+      s.health = 'failing';
+      return out(0, false);
+    }
+    case 'restart-ike': {
+      s.escalation = 2;
+      notes.push({ kind: 'escalate-ike' });
+      // Next time, if traffic still fails, only after a backoff: the fault may be outside our reach.
+      const delayMs = backOff();
+      if (result.ok) s.repairedAt = now;
+      return out(delayMs, result.ok);
+    }
+    case 'terminate-duplicates':
+      s.duplicateSeenAt = undefined;
+      return out(DUPLICATE_VERIFY_MS, false);
+  }
+}
+
+export interface ProbeReport {
+  health: Health;
+  generation: number;
+  /** Failed probes as "kind target: error". */
+  failures: string[];
+}
+
+/** A probe round's verdict. Rounds started before the last action say nothing about now. */
+export function afterProbes(state: TunnelRuntime, r: ProbeReport): { state: TunnelRuntime; changed: boolean; stale: boolean } {
+  if (r.generation !== state.generation) return { state, changed: false, stale: true };
+  const s: TunnelRuntime = { ...state, health: r.health };
+  if (r.health === 'failing') s.lastError = r.failures.join('; ');
+  return { state: s, changed: state.health !== r.health, stale: false };
+}
+
+/** Up and passing traffic as far as the agent knows: the one definition of healthy. */
+export function isHealthy(s: TunnelRuntime, up: boolean, probed: boolean, enabled: boolean): boolean {
+  if (!up) return false;
+  if (s.health === 'failing') return false;
+  if (!enabled || !probed) return true;
+  return s.health === 'healthy' || s.health === 'target-down';
+}

@@ -1,0 +1,306 @@
+// The controller's decisions, rule by rule: each row is a state, an observation (or an action's
+// result) and the expected action, status and requeue. Also the observation itself, the probe
+// verdict, charon's failure reasons and the one retry formula.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  afterAction,
+  afterProbes,
+  newIkeStream,
+  newRuntime,
+  reconcile,
+  BUSY_RECHECK_MS,
+  DUPLICATE_CONFIRM_MS,
+  DUPLICATE_VERIFY_MS,
+  UNHELD_LIMIT,
+  type Action,
+  type ActionResult,
+  type IkeStream,
+  type TunnelPolicy,
+  type TunnelRuntime,
+} from '../../src/agent/reconcile.js';
+import { observeTunnel, pickDuplicates, type TunnelObservation } from '../../src/agent/observe.js';
+import { classifyFailure, type FailureReason } from '../../src/agent/failure-reason.js';
+import { backoffDelay, FailureRateLimiter } from '../../src/retry.js';
+import { classify } from '../../src/agent/health.js';
+import type { Reason } from '../../src/agent/workqueue.js';
+import type { IkeSa } from '../../src/vici/index.js';
+import type { ProbeResult } from '../../src/probes/types.js';
+
+function child(name: string, uniqueid: number, state = 'INSTALLED', installTime = 10): Record<string, unknown> {
+  return { name, uniqueid: String(uniqueid), state, 'install-time': String(installTime), 'bytes-in': '100', 'bytes-out': '200', 'packets-in': '1', 'packets-out': '2' };
+}
+
+function ike(name: string, uniqueid: number, children: Record<string, unknown>[], extra: Record<string, unknown> = {}): IkeSa {
+  const sas: Record<string, unknown> = {};
+  for (const c of children) sas[`${String(c['name'])}-${String(c['uniqueid'])}`] = c;
+  return { name, uniqueid: String(uniqueid), state: 'ESTABLISHED', 'child-sas': sas, ...extra } as unknown as IkeSa;
+}
+
+
+const NOW = 1_000_000;
+const HOLD = 30_000;
+const POLICY: TunnelPolicy = { name: 'a', enabled: true, probed: true, graceMs: 1500, holdMs: HOLD, backoff: { baseMs: 1000, capMs: 8000 }, charonRecovers: false };
+/** random() = 1: every backoff is its full step, so rows can name exact delays. */
+const FULL = () => 1;
+
+function rt(over: Partial<TunnelRuntime> = {}): TunnelRuntime {
+  return { ...newRuntime(), ...over };
+}
+
+const UP = observeTunnel([ike('gw', 1, [child('a', 1)])], 'a', 'gw');
+const DOWN = observeTunnel([], 'a', 'gw');
+const DOWN_IKE_UP = observeTunnel([ike('gw', 1, [child('b', 2)])], 'a', 'gw');
+const BUSY: TunnelObservation = { ...DOWN, charonBusy: true };
+const DUP = observeTunnel([ike('gw', 1, [child('a', 1, 'INSTALLED', 50), child('a', 2, 'INSTALLED', 1)])], 'a', 'gw');
+const EVENT: ReadonlySet<Reason> = new Set(['event']);
+const RESYNC: ReadonlySet<Reason> = new Set(['resync']);
+
+describe('observeTunnel', () => {
+  it('counts only the tunnel child, REKEY* as up but not as installed', () => {
+    const obs = observeTunnel([ike('gw', 1, [child('a', 1), child('a', 2, 'REKEYED'), child('b', 3)])], 'a');
+    assert.equal(obs.up.length, 2);
+    assert.equal(obs.installed.length, 1);
+    assert.deepEqual(obs.ikeIds, [1]);
+    assert.equal(obs.charonBusy, false);
+  });
+
+  it('sees charon busy on a connecting IKE_SA of the connection, or queued CHILD_CREATE', () => {
+    assert.equal(observeTunnel([ike('gw', 1, [], { state: 'CONNECTING' })], 'a', 'gw').charonBusy, true);
+    assert.equal(observeTunnel([ike('gw', 1, [], { 'tasks-queued': ['CHILD_CREATE'] })], 'a', 'gw').charonBusy, true);
+    assert.equal(observeTunnel([ike('other', 1, [], { state: 'CONNECTING' })], 'a', 'gw').charonBusy, false);
+    assert.equal(observeTunnel([ike('gw', 1, [], { 'tasks-active': ['IKE_DPD'] })], 'a', 'gw').charonBusy, false);
+  });
+
+  it("does not wait for an IKE_SA being set up by the agent's own initiate; does for charon's own, a rekey or a reauth", () => {
+    const setup = { state: 'CONNECTING', 'tasks-active': ['IKE_INIT', 'IKE_AUTH', 'CHILD_CREATE'] };
+    // A sibling's initiate (1 in flight) set it up: initiate on it too (charon queues the CHILD_SA there).
+    assert.equal(observeTunnel([ike('gw', 1, [], setup)], 'a', 'gw', 1).charonBusy, false);
+    // Two CHILD_CREATEs but one initiate of ours: charon is restoring something itself.
+    assert.equal(observeTunnel([ike('gw', 1, [], { ...setup, 'tasks-queued': ['CHILD_CREATE'] })], 'a', 'gw', 1).charonBusy, true);
+    // Nothing of ours in flight: charon's own (close_action, dpd_action, start_action).
+    assert.equal(observeTunnel([ike('gw', 1, [], setup)], 'a', 'gw', 0).charonBusy, true);
+    assert.equal(observeTunnel([ike('gw', 1, [], { state: 'REKEYING' })], 'a', 'gw', 1).charonBusy, true);
+    assert.equal(observeTunnel([ike('gw', 1, [], { 'tasks-active': ['IKE_REAUTH'] })], 'a', 'gw', 1).charonBusy, true);
+    // The debug log says why.
+    assert.equal(observeTunnel([ike('gw', 1, [], setup)], 'a', 'gw', 0).busyWhy, 'IKE_SA 1 CONNECTING');
+    assert.equal(observeTunnel([ike('gw', 1, [], { ...setup, 'tasks-queued': ['CHILD_CREATE'] })], 'a', 'gw', 1).busyWhy, '2 CHILD_CREATE tasks, 1 initiates of ours');
+  });
+
+  it('keeps the newest duplicate', () => {
+    const obs = observeTunnel([ike('gw', 1, [child('a', 5, 'INSTALLED', 30), child('a', 9, 'INSTALLED', 2)]), ike('gw', 2, [child('a', 12, 'INSTALLED', 2)])], 'a');
+    const d = pickDuplicates(obs.installed);
+    assert.equal(d?.keep.childId, 12);
+    assert.deepEqual(d?.extras.map((e) => e.childId), [9, 5]);
+  });
+});
+
+
+interface Row {
+  rule: string;
+  state?: Partial<TunnelRuntime>;
+  ike?: Partial<IkeStream>;
+  obs: TunnelObservation;
+  reasons?: ReadonlySet<Reason>;
+  policy?: Partial<TunnelPolicy>;
+  action?: Action['kind'];
+  status: TunnelRuntime['status'];
+  requeue?: number;
+  /** State fields the transition must leave so. */
+  after?: Partial<TunnelRuntime>;
+  notes?: string[];
+}
+
+const ROWS: Row[] = [
+  { rule: 'a down tunnel is initiated at once', obs: DOWN, action: 'initiate', status: 'down', notes: ['down'] },
+  { rule: 'a disabled tunnel is left alone', obs: DOWN, policy: { enabled: false }, status: 'disabled' },
+  { rule: 'charon negotiating: look again soon', obs: BUSY, status: 'connecting', requeue: BUSY_RECHECK_MS },
+  { rule: "charon's own recovery has its grace", obs: DOWN, state: { graceUntil: NOW + 700, downSince: NOW - 10 }, status: 'waiting-for-charon', requeue: 700 },
+  { rule: 'a peer delete with close_action=restart: grace for charon first', obs: DOWN, reasons: EVENT, policy: { charonRecovers: true }, status: 'waiting-for-charon', requeue: 1500, after: { graceUntil: NOW + 1500 }, notes: ['down'] },
+  { rule: 'backoff: wait until the next attempt', obs: DOWN, state: { nextAttemptAt: NOW + 5000, downSince: NOW - 10 }, status: 'backoff', requeue: 5000 },
+  { rule: 'stale: restart the CHILD_SA first', obs: UP, state: { health: 'failing' }, action: 'restart-child', status: 'stale', notes: ['down'] },
+  { rule: 'still stale after it: restart the IKE_SA', obs: UP, state: { health: 'failing', escalation: 1, downSince: NOW - 9000 }, action: 'restart-ike', status: 'stale' },
+  { rule: 'stale and backing off: nothing yet', obs: UP, state: { health: 'failing', escalation: 2, nextAttemptAt: NOW + 1, downSince: NOW - 9000 }, status: 'stale', requeue: 1 },
+  { rule: 'a dead service behind a working tunnel is never restarted', obs: UP, state: { health: 'target-down' }, status: 'target-down' },
+  { rule: 'duplicates: confirm first', obs: DUP, status: 'up', requeue: DUPLICATE_CONFIRM_MS, after: { duplicateSeenAt: NOW }, notes: ['duplicates'] },
+  { rule: 'duplicates that persist: terminate the older', obs: DUP, state: { duplicateSeenAt: NOW - DUPLICATE_CONFIRM_MS }, action: 'terminate-duplicates', status: 'up', notes: ['duplicates'] },
+  { rule: 'installed and probes pass: up, nothing to do', obs: UP, state: { health: 'healthy' }, status: 'up', after: { upSince: NOW } },
+  { rule: 'repaired: the episode ends', obs: UP, state: { health: 'healthy', downSince: NOW - 4000, failures: 2, escalation: 1 }, status: 'up', after: { downSince: undefined, failures: 0, escalation: 0, upSince: NOW }, notes: ['repaired'] },
+  // Damping: only repairs that do not hold.
+  {
+    rule: 'a peer delete of a CHILD_SA the agent repaired long ago: repaired at once, the count starts afresh',
+    obs: DOWN, reasons: EVENT, state: { repairedAt: NOW - HOLD, unheldRepairs: 5, damped: true, nextAttemptAt: NOW + 60_000 },
+    action: 'initiate', status: 'down', after: { unheldRepairs: 0, damped: false }, notes: ['down'],
+  },
+  {
+    rule: 'a peer delete after any number of earlier deletes, none of them within the hold: repaired at once',
+    obs: DOWN, reasons: EVENT, state: { unheldRepairs: 0, flaps: 40 }, action: 'initiate', status: 'down', notes: ['down'],
+  },
+  {
+    rule: 'a repair that did not hold (lost within the hold time) counts, below the limit repairs go on',
+    obs: DOWN, reasons: EVENT, state: { repairedAt: NOW - 800, unheldRepairs: UNHELD_LIMIT - 2 }, action: 'initiate', status: 'down', after: { unheldRepairs: UNHELD_LIMIT - 1, repairedAt: undefined }, notes: ['down'],
+  },
+  {
+    rule: 'a repair loop: the limit of repairs that did not hold damps the next one',
+    obs: DOWN, reasons: EVENT, state: { repairedAt: NOW - 800, unheldRepairs: UNHELD_LIMIT - 1 }, status: 'backoff', requeue: 1000, after: { unheldRepairs: UNHELD_LIMIT, damped: true }, notes: ['damped', 'down'],
+  },
+  {
+    rule: "charon's restart takes the CHILD_SA down: never a flap",
+    obs: DOWN, reasons: RESYNC, state: { repairedAt: NOW - 800, unheldRepairs: UNHELD_LIMIT - 1 }, action: 'initiate', status: 'down', after: { unheldRepairs: UNHELD_LIMIT - 1, repairedAt: undefined }, notes: ['down'],
+  },
+  {
+    rule: 'a repair that held for the hold time: the count is cleared while up',
+    obs: UP, state: { health: 'healthy', repairedAt: NOW - HOLD, unheldRepairs: 2, damped: true }, status: 'up', after: { unheldRepairs: 0, damped: false, repairedAt: undefined },
+  },
+  // Per-IKE attempt streams.
+  {
+    rule: 'IKE_SA failing and backing off: every tunnel of the connection waits for it',
+    obs: DOWN, ike: { failures: 2, nextAttemptAt: NOW + 3000, failedAt: NOW - 1000 }, state: { downSince: NOW - 5000 }, status: 'backoff', requeue: 3000,
+  },
+  {
+    rule: 'IKE_SA failing, its backoff over: the first tunnel leads the next attempt',
+    obs: DOWN, ike: { failures: 2, nextAttemptAt: NOW - 1, failedAt: NOW - 4000 }, state: { downSince: NOW - 5000 }, action: 'initiate', status: 'down',
+  },
+  {
+    rule: 'IKE_SA failing, a sibling leads the attempt: follow once it is up',
+    obs: DOWN, ike: { failures: 2, nextAttemptAt: NOW - 1, failedAt: NOW - 4000, leader: 'b' }, state: { downSince: NOW - 5000 }, status: 'backoff', requeue: BUSY_RECHECK_MS,
+  },
+  {
+    rule: "the connection's IKE_SA is up again: its stream no longer holds the CHILD_SA back",
+    obs: DOWN_IKE_UP, ike: { failures: 2, nextAttemptAt: NOW + 3000, failedAt: NOW - 1000, leader: 'b' }, state: { downSince: NOW - 5000 }, action: 'initiate', status: 'down',
+  },
+];
+
+describe('reconcile: one rule a row', () => {
+  for (const row of ROWS) {
+    it(row.rule, () => {
+      const ike = row.ike ? { ...newIkeStream(), ...row.ike } : undefined;
+      const t = reconcile({ state: rt(row.state), ike, obs: row.obs, reasons: row.reasons ?? new Set(['event']), now: NOW, policy: { ...POLICY, ...row.policy }, random: FULL });
+      assert.equal(t.action?.kind, row.action, `action (${t.why})`);
+      assert.equal(t.state.status, row.status);
+      assert.equal(t.requeueAfterMs, row.requeue, 'requeue');
+      for (const [k, v] of Object.entries(row.after ?? {})) assert.deepEqual(t.state[k as keyof TunnelRuntime], v, k);
+      assert.deepEqual(t.notes.map((n) => n.kind).sort(), (row.notes ?? []).sort());
+      if (t.action) {
+        assert.equal(t.state.generation, 1, 'an action bumps the generation');
+        assert.equal(t.state.health, 'unknown', 'probe results from before an action no longer count');
+      }
+    });
+  }
+
+  it('the leader is recorded on the IKE stream', () => {
+    const t = reconcile({ state: rt({ downSince: NOW - 5000 }), ike: { ...newIkeStream(), failures: 1, nextAttemptAt: NOW - 1, failedAt: NOW - 2000 }, obs: DOWN, reasons: EVENT, now: NOW, policy: POLICY, random: FULL });
+    assert.equal(t.ike?.leader, 'a');
+  });
+});
+
+const AUTH: FailureReason = { class: 'auth', ikeLevel: true, detail: 'received AUTHENTICATION_FAILED notify error' };
+const TS: FailureReason = { class: 'traffic-selectors', ikeLevel: false, detail: 'received TS_UNACCEPTABLE notify, no CHILD_SA built' };
+const ok = (startedAt = NOW - 50): ActionResult => ({ ok: true, startedAt, ms: 50 });
+const failed = (reason: FailureReason, startedAt = NOW - 50): ActionResult => ({ ok: false, startedAt, ms: 50, error: 'vici initiate failed', reason });
+const INITIATE: Action = { kind: 'initiate', why: 'no CHILD_SA installed' };
+
+describe('afterAction: one rule a row', () => {
+  it('an initiate that worked: verify at once, and it is a repair (the hold time starts)', () => {
+    const a = afterAction({ state: rt(), action: INITIATE, result: ok(), reasons: EVENT, now: NOW, policy: POLICY, random: FULL });
+    assert.deepEqual([a.requeueAfterMs, a.verify, a.state.repairedAt, a.state.lastAction?.result], [0, true, NOW, 'ok']);
+  });
+  it("an initiate after charon's restart is not a repair", () => {
+    const a = afterAction({ state: rt(), action: INITIATE, result: ok(), reasons: RESYNC, now: NOW, policy: POLICY, random: FULL });
+    assert.equal(a.state.repairedAt, undefined);
+  });
+  it("a CHILD_SA-level failure (TS_UNACCEPTABLE) backs this tunnel off alone", () => {
+    const ike = { ...newIkeStream() };
+    const a = afterAction({ state: rt({ failures: 1 }), ike, action: INITIATE, result: failed(TS), reasons: EVENT, now: NOW, policy: POLICY, random: FULL });
+    assert.deepEqual([a.state.failures, a.state.nextAttemptAt, a.requeueAfterMs, a.ike?.failures], [2, NOW + 2000, 2000, 0]);
+    assert.equal(a.state.lastAction?.reason?.class, 'traffic-selectors');
+    assert.equal(a.state.lastError, `traffic-selectors: ${TS.detail}`);
+  });
+  it('an IKE-level failure (auth) backs off the whole connection, counted once per attempt', () => {
+    const first = afterAction({ state: rt(), ike: newIkeStream(), action: INITIATE, result: failed(AUTH), reasons: EVENT, now: NOW, policy: POLICY, random: FULL });
+    assert.deepEqual([first.ike?.failures, first.ike?.nextAttemptAt, first.requeueAfterMs, first.state.failures], [1, NOW + 1000, 1000, 0]);
+    // A sibling's initiate rode on the same IKE_SA attempt (started before the failure was recorded).
+    const sibling = afterAction({ state: rt(), ike: first.ike, action: INITIATE, result: failed(AUTH, NOW - 40), reasons: EVENT, now: NOW + 5, policy: POLICY, random: FULL });
+    assert.deepEqual([sibling.ike?.failures, sibling.requeueAfterMs], [1, 995]);
+    // The next attempt, after the backoff: counted.
+    const next = afterAction({ state: rt(), ike: first.ike, action: INITIATE, result: failed(AUTH, NOW + 1000), reasons: EVENT, now: NOW + 1100, policy: POLICY, random: FULL });
+    assert.deepEqual([next.ike?.failures, next.ike?.nextAttemptAt], [2, NOW + 1100 + 2000]);
+  });
+  it('an initiate that worked clears the IKE stream', () => {
+    const a = afterAction({ state: rt(), ike: { ...newIkeStream(), failures: 3, nextAttemptAt: NOW, leader: 'a' }, action: INITIATE, result: ok(), reasons: EVENT, now: NOW, policy: POLICY, random: FULL });
+    assert.deepEqual([a.ike?.failures, a.ike?.leader], [0, undefined]);
+  });
+  it('VICI lost during the initiate: no backoff, the resync retries', () => {
+    const a = afterAction({ state: rt(), action: INITIATE, result: failed(AUTH), reasons: EVENT, now: NOW, policy: POLICY, random: FULL, viciLost: true });
+    assert.deepEqual([a.requeueAfterMs, a.state.failures], [undefined, 0]);
+  });
+  it('a CHILD_SA restart that failed: still stale, escalate at once', () => {
+    const a = afterAction({ state: rt(), action: { kind: 'restart-child', child: UP.up[0]!, why: '' }, result: failed({ class: 'timeout', ikeLevel: true, detail: 'x' }), reasons: new Set(['probe']), now: NOW, policy: POLICY, random: FULL });
+    assert.deepEqual([a.state.escalation, a.state.health, a.requeueAfterMs], [1, 'failing', 0]);
+  });
+  it('an IKE_SA restart: backoff before the next one, whatever its result', () => {
+    const a = afterAction({ state: rt(), action: { kind: 'restart-ike', ikeId: 1, why: '' }, result: ok(), reasons: new Set(['probe']), now: NOW, policy: POLICY, random: FULL });
+    assert.deepEqual([a.state.escalation, a.state.failures, a.requeueAfterMs, a.verify], [2, 1, 1000, true]);
+    assert.deepEqual(a.notes.map((n) => n.kind).sort(), ['backoff', 'escalate-ike']);
+  });
+  it('duplicates terminated: look again shortly', () => {
+    const a = afterAction({ state: rt({ duplicateSeenAt: NOW - 2000 }), action: { kind: 'terminate-duplicates', keep: DUP.installed[1]!, extras: [DUP.installed[0]!], why: '' }, result: ok(), reasons: new Set(['retry']), now: NOW, policy: POLICY });
+    assert.deepEqual([a.requeueAfterMs, a.state.duplicateSeenAt], [DUPLICATE_VERIFY_MS, undefined]);
+  });
+});
+
+describe('afterProbes', () => {
+  it('takes the verdict of a round started after the last action, and ignores older rounds', () => {
+    const s = rt({ generation: 3 });
+    assert.equal(afterProbes(s, { health: 'failing', generation: 2, failures: [] }).stale, true);
+    const p = afterProbes(s, { health: 'failing', generation: 3, failures: ['tcp t: timeout'] });
+    assert.deepEqual([p.state.health, p.state.lastError, p.changed], ['failing', 'tcp t: timeout', true]);
+  });
+});
+
+describe("charon's reason for a failed action", () => {
+  const CASES: Array<[string[], string, FailureReason['class'], boolean]> = [
+    [['initiating IKE_SA ikev2-vpn[1] to 192.0.2.2', 'received AUTHENTICATION_FAILED notify error', 'establishing CHILD_SA failed'], "establishing CHILD_SA 'a' failed", 'auth', true],
+    [['retransmit 5 of request with message ID 0', 'giving up after 5 retransmits', 'establishing IKE_SA failed, peer not responding'], "establishing CHILD_SA 'a' failed", 'timeout', true],
+    [['received NO_PROPOSAL_CHOSEN notify error'], 'failed', 'proposal', true],
+    [['IKE_SA ikev2-vpn[1] established between 192.0.2.1[192.0.2.1]...192.0.2.2[192.0.2.2]', 'received NO_PROPOSAL_CHOSEN notify, no CHILD_SA built'], 'failed', 'proposal', false],
+    [['received TS_UNACCEPTABLE notify, no CHILD_SA built'], 'failed', 'traffic-selectors', false],
+    [[], "vici initiate failed: CHILD_SA config 'ikev2-vpn-999' not found", 'config', false],
+    [[], 'vici initiate timed out after 15000 ms', 'timeout', true],
+    [['something else entirely'], 'vici initiate failed: establishing CHILD_SA failed', 'other', false],
+  ];
+  for (const [log, err, cls, ikeLevel] of CASES) {
+    it(`${cls}${ikeLevel ? ' (IKE)' : ''}: ${log.at(-1) ?? err}`, () => {
+      const r = classifyFailure(log, err);
+      assert.deepEqual([r.class, r.ikeLevel], [cls, ikeLevel]);
+    });
+  }
+});
+
+describe('the one retry policy', () => {
+  it('grows exponentially to the cap with equal jitter in [0.5, 1]', () => {
+    const p = { baseMs: 1000, capMs: 8000 };
+    assert.equal(backoffDelay(0, p), 0);
+    assert.equal(backoffDelay(1, p, () => 1), 1000);
+    assert.equal(backoffDelay(3, p, () => 1), 4000);
+    assert.equal(backoffDelay(10, p, () => 1), 8000);
+    assert.equal(backoffDelay(10, p, () => 0), 4000);
+  });
+  it('counts failures per key until forgotten', () => {
+    const l = new FailureRateLimiter({ baseMs: 100, capMs: 1000 }, () => 1);
+    assert.deepEqual([l.when('a'), l.when('a'), l.when('b'), l.failures('a')], [100, 200, 100, 2]);
+    l.forget('a');
+    assert.equal(l.when('a'), 100);
+  });
+});
+
+describe('classify', () => {
+  const r = (success: boolean, errorCode?: ProbeResult['errorCode'], kind: 'tcp' | 'icmp' = 'tcp'): ProbeResult => ({ kind, target: 't', success, durationMs: 1, phases: {}, ...(errorCode ? { errorCode } : {}) });
+  it('tells a dead tunnel from a dead service', () => {
+    assert.equal(classify([r(true), r(true, undefined, 'icmp')]), 'healthy');
+    assert.equal(classify([r(false, 'timeout'), r(false, 'timeout', 'icmp')]), 'failing');
+    assert.equal(classify([r(false, 'refused')]), 'target-down');
+    assert.equal(classify([r(false, 'timeout'), r(true, undefined, 'icmp')]), 'target-down');
+    assert.equal(classify([]), 'unknown');
+  });
+});
