@@ -71,7 +71,7 @@ const TUNNEL_STATUSES = [
   'disabled',
   'vici-down',
 ] as const satisfies readonly TunnelStatus[];
-// Fails to compile when decide.ts grows a status this list does not export.
+// Fails to compile when reconcile.ts grows a status this list does not export.
 const _allStatuses: Record<Exclude<TunnelStatus, (typeof TUNNEL_STATUSES)[number]>, never> = {};
 void _allStatuses;
 
