@@ -14,7 +14,7 @@
 // The agent's own event -> initiate latency is measured in-process (see eventToInitiate) and, as a cross-check,
 // derived from its log (ms resolution).
 import { pino } from 'pino';
-import type { Agent } from '../src/agent/agent.js';
+import type { Agent } from '../src/agent/controller/agent.js';
 import type { ViciClient } from '../src/vici/index.js';
 import { startLab, type Lab } from '../test/lab/lab.js';
 import { agentConfig, logTime, startBenchAgent, type BenchAgent, type LogLine } from './lib/agent.js';
@@ -25,7 +25,7 @@ import { summarize, type Summary } from './lib/stats.js';
 import type { FaultKind, RecoveryResult } from './lib/worker.js';
 import { startWorker, type Worker } from './lib/worker-client.js';
 
-/** The agent damps a tunnel after more than this many downs in 10 min (src/agent/agent.ts FLAP_LIMIT, no config knob). */
+/** The agent damps a tunnel after more than this many downs in 10 min (src/agent/controller/agent.ts FLAP_LIMIT, no config knob). */
 const FLAP_LIMIT = 6;
 const BASH_POLL_S = 60;
 

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { DEFAULT_CONFIG_PATH, DEFAULT_VICI_URI, loadConfig, type AgentConfig, type TunnelConfig } from '../agent/config.js';
 import { diagnose, formatFindings } from '../agent/doctor.js';
-import { observeTunnel } from '../agent/observe.js';
+import { observeTunnel } from '../agent/controller/observe.js';
 import { runProbe } from '../probes/index.js';
 import type { ProbeResult } from '../probes/types.js';
 import { ViciClient, type Conn, type IkeSa } from '../vici/index.js';

@@ -2,7 +2,7 @@
 // and src/agent/alerts.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { Agent } from '../agent/agent.js';
+import type { Agent } from '../agent/controller/agent.js';
 import { AlertDispatcher } from '../agent/alerts/index.js';
 import type { AgentConfig } from '../agent/config.js';
 import { AgentMetrics, type ViciCommandEvent } from '../agent/metrics.js';

@@ -1,10 +1,10 @@
 // `ipsec-keepalive run`: the agent process. Wires config, logger, VICI client, agent, probes,
 // and (when configured) metrics and alerts; handles SIGHUP reload and SIGTERM/SIGINT stop.
 import type { Logger } from 'pino';
-import { Agent } from '../agent/agent.js';
+import { Agent } from '../agent/controller/agent.js';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type AgentConfig } from '../agent/config.js';
 import { createLogger } from '../agent/logger.js';
-import { tunnelUp } from '../agent/observe.js';
+import { tunnelUp } from '../agent/controller/observe.js';
 import { runProbe } from '../probes/index.js';
 import { ViciClient } from '../vici/index.js';
 import { startObservability, type Observability } from './observability.js';

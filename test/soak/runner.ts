@@ -16,7 +16,7 @@ import { startLab } from '../lab/lab.js';
 import { tcpCheck } from '../lab/net-check.js';
 import { waitFor } from '../lab/wait.js';
 import { boundsFor, dampedAllowanceMs, failingRoundMs, MARGIN_MS, type Bound } from './bounds.js';
-import { UNHELD_LIMIT } from '../../src/agent/reconcile.js';
+import { UNHELD_LIMIT } from '../../src/agent/controller/reconcile.js';
 import { duringOutage, scanOutput, type ScanRules } from './log-scan.js';
 import { formatRss, formatTable, rssSegments, summarize, type FaultRecord, type Recovery, type RssSample, type RssSegment } from './report.js';
 import { buildSchedule, describeFault, type Fault, type FaultKind, type SoakMode } from './schedule.js';
@@ -175,7 +175,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
 
   /**
    * Whether the agent damped `tunnel` since log index `from`; a claim checked against its own words:
-   * damping is for UNHELD_LIMIT repairs in a row that did not hold (src/agent/reconcile.ts).
+   * damping is for UNHELD_LIMIT repairs in a row that did not hold (src/agent/controller/reconcile.ts).
    */
   const damped = (rec: FaultRecord, a: RunningAgent, tunnel: string, from: number): boolean => {
     const line = a.logs.slice(from).find((l) => l.tunnel === tunnel && /repairs in a row did not hold; damping/.test(l.msg));

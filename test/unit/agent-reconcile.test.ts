@@ -18,12 +18,12 @@ import {
   type IkeStream,
   type TunnelPolicy,
   type TunnelRuntime,
-} from '../../src/agent/reconcile.js';
-import { observeTunnel, pickDuplicates, type TunnelObservation } from '../../src/agent/observe.js';
-import { classifyFailure, type FailureReason } from '../../src/agent/failure-reason.js';
+} from '../../src/agent/controller/reconcile.js';
+import { observeTunnel, pickDuplicates, type TunnelObservation } from '../../src/agent/controller/observe.js';
+import { classifyFailure, type FailureReason } from '../../src/agent/controller/failure-reason.js';
 import { backoffDelay, FailureRateLimiter } from '../../src/retry.js';
-import { classify } from '../../src/agent/health.js';
-import type { Reason } from '../../src/agent/workqueue.js';
+import { classify } from '../../src/agent/controller/health.js';
+import type { Reason } from '../../src/agent/controller/workqueue.js';
 import type { IkeSa } from '../../src/vici/index.js';
 import type { ProbeResult } from '../../src/probes/types.js';
 

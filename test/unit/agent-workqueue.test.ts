@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { WorkQueue } from '../../src/agent/workqueue.js';
+import { WorkQueue } from '../../src/agent/controller/workqueue.js';
 
 describe('WorkQueue', () => {
   it('queues a name once and merges the reasons', async () => {

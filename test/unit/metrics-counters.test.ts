@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { TrafficAccumulator } from '../../src/agent/metrics/traffic.js';
 import { AgentMetrics } from '../../src/agent/metrics.js';
 import { discoveredTunnel } from '../../src/agent/config.js';
-import { newRuntime } from '../../src/agent/reconcile.js';
+import { newRuntime } from '../../src/agent/controller/reconcile.js';
 import { FakeAgent, FakeVici, LAB_YAML, child, labConfig, observation } from './metrics-fake-agent.js';
 
 const T0 = 1_700_000_000_000;

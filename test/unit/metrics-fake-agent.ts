@@ -2,11 +2,11 @@
 // AgentEvents) and a view() of real TunnelViews, built from a real parsed config, newRuntime() and
 // TunnelObservations shaped like observeTunnel's output. Tests set the state and emit the events.
 import { EventEmitter } from 'eventemitter3';
-import type { TunnelView } from '../../src/agent/agent.js';
+import type { TunnelView } from '../../src/agent/controller/agent.js';
 import { parseConfig, type AgentConfig } from '../../src/agent/config.js';
-import { newRuntime } from '../../src/agent/reconcile.js';
-import type { AgentEvents } from '../../src/agent/events.js';
-import type { ChildRef, TunnelObservation } from '../../src/agent/observe.js';
+import { newRuntime } from '../../src/agent/controller/reconcile.js';
+import type { AgentEvents } from '../../src/agent/controller/events.js';
+import type { ChildRef, TunnelObservation } from '../../src/agent/controller/observe.js';
 
 export class FakeAgent extends EventEmitter<AgentEvents> {
   readonly tunnels = new Map<string, TunnelView>();

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EventEmitter } from 'eventemitter3';
 import { pino } from 'pino';
-import type { Agent } from '../../src/agent/agent.js';
+import type { Agent } from '../../src/agent/controller/agent.js';
 import { parseConfig } from '../../src/agent/config.js';
 import type { ViciClient } from '../../src/vici/index.js';
 import { startObservability } from '../../src/cli/observability.js';

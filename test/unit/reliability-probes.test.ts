@@ -4,7 +4,7 @@
 // over at backoff pace. (Regression: found by the reliability tests' unresolvable probe target on the lab.)
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { classify, HealthChecker, type HealthReport } from '../../src/agent/health.js';
+import { classify, HealthChecker, type HealthReport } from '../../src/agent/controller/health.js';
 import type { TunnelConfig } from '../../src/agent/config.js';
 import { BUILTIN_TUNING } from '../../src/agent/config.js';
 import type { ProbeErrorCode, ProbeResult, ProbeTarget } from '../../src/probes/types.js';

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import fc from 'fast-check';
-import { observeTunnel } from '../../src/agent/observe.js';
+import { observeTunnel } from '../../src/agent/controller/observe.js';
 import { PacketType, VICI_DEPTH_MAX, VICI_MESSAGE_SIZE_MAX } from '../../src/vici/constants.js';
 import { ViciError, ViciFrameTooLargeError } from '../../src/vici/errors.js';
 import { FrameDecoder } from '../../src/vici/frame.js';

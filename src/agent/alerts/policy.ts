@@ -3,7 +3,7 @@
 // an outage are said once each; a VICI outage is one "lost" and one "restored"; a charon alert type
 // that repeats is forwarded once a minute.
 import type { EventEmitter } from 'eventemitter3';
-import type { AgentEvents, EscalatedEvent, TunnelDownEvent, TunnelRepairedEvent } from '../events.js';
+import type { AgentEvents, EscalatedEvent, TunnelDownEvent, TunnelRepairedEvent } from '../controller/events.js';
 import type { AgentSource } from '../metrics.js';
 import type { Alert } from './types.js';
 

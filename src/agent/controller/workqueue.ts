@@ -6,7 +6,7 @@
 // - addAfter() keeps only the earliest timer per name;
 // - addRateLimited() requeues a name after a delay that grows with its consecutive failures (the one
 //   retry policy, src/retry.ts), until forgetFailures() says it went through.
-import { FailureRateLimiter } from '../retry.js';
+import { FailureRateLimiter } from '../../retry.js';
 
 /** Unexpected reconcile failures (a list-sas that failed, a bug): first retry after this, doubling. */
 export const RECONCILE_RETRY = { baseMs: 1000, capMs: 60_000 };

@@ -1,6 +1,6 @@
 // Turns charon's list-sas answer into what the agent's reconcile needs to know about one tunnel.
 // Pure: no I/O, so every rule here is unit-tested on recorded answers.
-import type { IkeSa } from '../vici/index.js';
+import type { IkeSa } from '../../vici/index.js';
 
 /** CHILD_SA states that carry traffic. REKEYED is the old half of a finished rekey, on its way out. */
 const UP_STATES = new Set(['INSTALLED', 'REKEYING', 'REKEYED', 'UPDATING']);

@@ -1,5 +1,5 @@
 // What the agent tells the rest of the process (logging, metrics, alerts): typed events.
-import type { ProbeResult } from '../probes/types.js';
+import type { ProbeResult } from '../../probes/types.js';
 import type { Reason } from './workqueue.js';
 import type { HealthReport } from './health.js';
 import type { FailureClass } from './failure-reason.js';

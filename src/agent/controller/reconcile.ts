@@ -8,7 +8,7 @@
 // The Agent only observes, transitions, executes and requeues; it never decides. Every rule is a row
 // of the table tests (test/unit/agent-reconcile.test.ts). Nothing here reads a clock or does I/O:
 // `now` and `random` come in, so a rule gives the same answer every time.
-import { backoffDelay, type BackoffPolicy } from '../retry.js';
+import { backoffDelay, type BackoffPolicy } from '../../retry.js';
 import type { ActionKind } from './events.js';
 import type { FailureReason } from './failure-reason.js';
 import { pickDuplicates, type ChildRef, type TunnelObservation } from './observe.js';

@@ -3,9 +3,9 @@
 // controller-runtime). A missed event costs nothing: the next reconcile reads the truth.
 import { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
-import type { ViciClient, Conn } from '../vici/index.js';
-import { discoveredTunnel, type AgentConfig, type TunnelConfig } from './config.js';
-import { ViciError } from '../vici/index.js';
+import type { ViciClient, Conn } from '../../vici/index.js';
+import { discoveredTunnel, type AgentConfig, type TunnelConfig } from '../config.js';
+import { ViciError } from '../../vici/index.js';
 import type { ActionKind, ActionReason, AgentEvents } from './events.js';
 import { classifyFailure } from './failure-reason.js';
 import { HealthChecker, type HealthReport, type RunProbe } from './health.js';

@@ -5,9 +5,9 @@
 // A failure that still proves the tunnel carries traffic (an ICMP reply, or a TCP RST from the
 // target) is "target-down": the service is down, the tunnel is not, and restarting it would
 // only hurt.
-import type { ProbeErrorCode, ProbeResult, ProbeTarget } from '../probes/types.js';
+import type { ProbeErrorCode, ProbeResult, ProbeTarget } from '../../probes/types.js';
 import type { Health } from './reconcile.js';
-import type { TunnelConfig } from './config.js';
+import type { TunnelConfig } from '../config.js';
 
 export type RunProbe = (target: ProbeTarget, opts: { timeoutMs: number; sourceAddr?: string }) => Promise<ProbeResult>;
 
