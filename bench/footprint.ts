@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUILTIN_TUNING } from '../src/agent/config.js';
+import { BUILTIN_TUNING } from '../src/agent/config/load.js';
 import { startLab, type Lab } from '../test/lab/lab.js';
 import { run } from '../test/lab/proc.js';
 import { nsPids } from '../test/lab/teardown.js';

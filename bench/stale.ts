@@ -17,7 +17,7 @@
 // cover the interval evenly instead of waiting for luck; the worst case (a fault just after a round) is computed.
 import { readFileSync } from 'node:fs';
 import type { ViciClient } from '../src/vici/index.js';
-import { BUILTIN_TUNING } from '../src/agent/config.js';
+import { BUILTIN_TUNING } from '../src/agent/config/load.js';
 import { startLab, type Lab } from '../test/lab/lab.js';
 import { run } from '../test/lab/proc.js';
 import { agentConfig, logTime, startBenchAgent, type BenchAgent } from './lib/agent.js';

@@ -104,7 +104,7 @@ export async function loadBuilt() {
   const [vici, agent, config, probes] = await Promise.all([
     import(b.url('vici/index.js')) as Promise<typeof import('../../src/vici/index.js')>,
     import(b.url('agent/controller/agent.js')) as Promise<typeof import('../../src/agent/controller/agent.js')>,
-    import(b.url('agent/config.js')) as Promise<typeof import('../../src/agent/config.js')>,
+    import(b.url('agent/config/load.js')) as Promise<typeof import('../../src/agent/config/load.js')>,
     import(b.url('probes/index.js')) as Promise<typeof import('../../src/probes/index.js')>,
   ]);
   return { ViciClient: vici.ViciClient, Agent: agent.Agent, parseConfig: config.parseConfig, runProbe: probes.runProbe };

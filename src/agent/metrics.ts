@@ -9,7 +9,7 @@
 // works before the first incident, and a configured tunnel that never came up still has series.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TunnelView } from './controller/agent.js';
-import type { TunnelConfig } from './config.js';
+import type { TunnelConfig } from './config/load.js';
 import { newRuntime, type TunnelStatus } from './controller/reconcile.js';
 import type { EventEmitter } from 'eventemitter3';
 import type { ActionEvent, ActionKind, ActionReason, AgentEvents, ReconcileEvent } from './controller/events.js';

@@ -1,6 +1,6 @@
 // One-shot commands: status (SAs per tunnel from VICI), check (probe once), doctor (config review).
 import { existsSync } from 'node:fs';
-import { DEFAULT_CONFIG_PATH, DEFAULT_VICI_URI, loadConfig, type AgentConfig, type TunnelConfig } from '../agent/config.js';
+import { DEFAULT_CONFIG_PATH, DEFAULT_VICI_URI, loadConfig, type AgentConfig, type TunnelConfig } from '../agent/config/load.js';
 import { diagnose, formatFindings } from '../agent/doctor.js';
 import { observeTunnel } from '../agent/controller/observe.js';
 import { runProbe } from '../probes/index.js';

@@ -1,7 +1,7 @@
 // ipsec-keepalive command line: parses arguments and wires the parts together, nothing more.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG, loadConfig } from '../agent/config.js';
+import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG, loadConfig } from '../agent/config/load.js';
 import { runAgentCommand } from './run.js';
 import { runCheck, runDoctor, runStatus } from './inspect.js';
 

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Agent } from '../agent/controller/agent.js';
 import { AlertDispatcher } from '../agent/alerts/index.js';
-import type { AgentConfig } from '../agent/config.js';
+import type { AgentConfig } from '../agent/config/load.js';
 import { AgentMetrics, type ViciCommandEvent } from '../agent/metrics.js';
 import { startMetricsServer, type MetricsServer } from '../agent/metrics/server.js';
 import type { ViciClient } from '../vici/index.js';

@@ -2,7 +2,7 @@
 // and (when configured) metrics and alerts; handles SIGHUP reload and SIGTERM/SIGINT stop.
 import type { Logger } from 'pino';
 import { Agent } from '../agent/controller/agent.js';
-import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type AgentConfig } from '../agent/config.js';
+import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type AgentConfig } from '../agent/config/load.js';
 import { createLogger } from '../agent/logger.js';
 import { tunnelUp } from '../agent/controller/observe.js';
 import { runProbe } from '../probes/index.js';

@@ -1,7 +1,7 @@
 // How long each kind of fault may keep a tunnel away, derived from the agent's own configuration
 // (the tuning the soak hands it) and the product's documented behaviour. Each bound says what the
 // clock starts from and why the terms add up; none is fitted to measurements.
-import type { Tuning } from '../../src/agent/config.js';
+import type { Tuning } from '../../src/agent/config/load.js';
 import type { FaultKind } from './schedule.js';
 
 /** Event-driven repairs: "well under a second" after the down event. */

@@ -10,7 +10,7 @@ import { appendFileSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } 
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { stringify } from 'yaml';
-import { parseConfig, type Tuning } from '../../src/agent/config.js';
+import { parseConfig, type Tuning } from '../../src/agent/config/load.js';
 import { childNamesOf, labConfig, startAgent, watchLeft, type LogLine, type RunningAgent, type Watcher } from '../integration/agent-harness.js';
 import { startLab } from '../lab/lab.js';
 import { tcpCheck } from '../lab/net-check.js';

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtempSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, parseConfig } from '../../src/agent/config.js';
+import { ConfigError, loadConfig, parseConfig } from '../../src/agent/config/load.js';
 
 const minimal = `
 tunnels:

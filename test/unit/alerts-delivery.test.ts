@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { SMTPServer } from 'smtp-server';
 import { AlertDispatcher } from '../../src/agent/alerts/index.js';
-import { parseConfig } from '../../src/agent/config.js';
+import { parseConfig } from '../../src/agent/config/load.js';
 import { REDACT_PATHS } from '../../src/agent/logger.js';
 import { AgentMetrics } from '../../src/agent/metrics.js';
 import { waitFor } from '../lab/wait.js';

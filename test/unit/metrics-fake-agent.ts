@@ -3,7 +3,7 @@
 // TunnelObservations shaped like observeTunnel's output. Tests set the state and emit the events.
 import { EventEmitter } from 'eventemitter3';
 import type { TunnelView } from '../../src/agent/controller/agent.js';
-import { parseConfig, type AgentConfig } from '../../src/agent/config.js';
+import { parseConfig, type AgentConfig } from '../../src/agent/config/load.js';
 import { newRuntime } from '../../src/agent/controller/reconcile.js';
 import type { AgentEvents } from '../../src/agent/controller/events.js';
 import type { ChildRef, TunnelObservation } from '../../src/agent/controller/observe.js';

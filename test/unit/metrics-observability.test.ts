@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { EventEmitter } from 'eventemitter3';
 import { pino } from 'pino';
 import type { Agent } from '../../src/agent/controller/agent.js';
-import { parseConfig } from '../../src/agent/config.js';
+import { parseConfig } from '../../src/agent/config/load.js';
 import type { ViciClient } from '../../src/vici/index.js';
 import { startObservability } from '../../src/cli/observability.js';
 import { waitFor } from '../lab/wait.js';

@@ -5,8 +5,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { classify, HealthChecker, type HealthReport } from '../../src/agent/controller/health.js';
-import type { TunnelConfig } from '../../src/agent/config.js';
-import { BUILTIN_TUNING } from '../../src/agent/config.js';
+import type { TunnelConfig } from '../../src/agent/config/load.js';
+import { BUILTIN_TUNING } from '../../src/agent/config/load.js';
 import type { ProbeErrorCode, ProbeResult, ProbeTarget } from '../../src/probes/types.js';
 import { runProbe } from '../../src/probes/index.js';
 

@@ -2,7 +2,7 @@
 // derived from the agent's config, percentiles and the RSS trend, and the output scan.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig } from '../../src/agent/config.js';
+import { parseConfig } from '../../src/agent/config/load.js';
 import { boundsFor, dampedAllowanceMs, failingRoundMs } from '../soak/bounds.js';
 import { duringOutage, scanOutput } from '../soak/log-scan.js';
 import { createRng } from '../soak/prng.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { stdoutIsJournal, syslogPriority, withSyslogPriority } from '../../src/agent/logger.js';
 import { serviceNotifier } from '../../src/cli/systemd.js';
 import { runCli } from '../lab/cli-run.js';
-import { loadConfig } from '../../src/agent/config.js';
+import { loadConfig } from '../../src/agent/config/load.js';
 import { viciSettingsChanged } from '../../src/cli/run.js';
 
 describe('journald priorities', () => {

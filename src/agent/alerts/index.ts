@@ -1,7 +1,7 @@
 // Alerts: the policy turns agent events into alerts, one queue per configured channel delivers them.
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import type { AgentConfig } from '../config.js';
+import type { AgentConfig } from '../config/load.js';
 import type { AgentSource, AlertCounters } from '../metrics.js';
 import { emailChannel } from './email.js';
 import { AlertPolicy } from './policy.js';

@@ -4,7 +4,7 @@
 import { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
 import type { ViciClient, Conn } from '../../vici/index.js';
-import { discoveredTunnel, type AgentConfig, type TunnelConfig } from '../config.js';
+import { discoveredTunnel, type AgentConfig, type TunnelConfig } from '../config/load.js';
 import { ViciError } from '../../vici/index.js';
 import type { ActionKind, ActionReason, AgentEvents } from './events.js';
 import { classifyFailure } from './failure-reason.js';

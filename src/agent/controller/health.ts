@@ -7,7 +7,7 @@
 // only hurt.
 import type { ProbeErrorCode, ProbeResult, ProbeTarget } from '../../probes/types.js';
 import type { Health } from './reconcile.js';
-import type { TunnelConfig } from '../config.js';
+import type { TunnelConfig } from '../config/load.js';
 
 export type RunProbe = (target: ProbeTarget, opts: { timeoutMs: number; sourceAddr?: string }) => Promise<ProbeResult>;
 
