@@ -1,6 +1,7 @@
 // One-shot commands: status (SAs per tunnel from VICI), check (probe once), doctor (config review).
 import { existsSync } from 'node:fs';
-import { DEFAULT_CONFIG_PATH, DEFAULT_VICI_URI, loadConfig, type AgentConfig, type TunnelConfig } from '../agent/config/load.js';
+import { DEFAULT_CONFIG_PATH, loadConfig, type AgentConfig, type TunnelConfig } from '../agent/config/load.js';
+import { DEFAULT_VICI_URI } from '../agent/config/schema.js';
 import { diagnose, formatFindings } from '../agent/doctor.js';
 import { observeTunnel } from '../agent/controller/observe.js';
 import { runProbe } from '../probes/index.js';

@@ -1,16 +1,11 @@
-// The agent's YAML configuration: schema, defaults, and one-line errors that name the field.
-//
-// Durations accept a number of seconds or a string with a unit ("500ms", "2s", "5m", "1h"),
-// because operators write "60s" and mean it. Keys are snake_case like strongSwan's own.
+// Loading the agent's configuration: the YAML text through the schema (schema.ts) to the typed
+// AgentConfig and TunnelConfig the agent runs on, with the tuning defaults applied; every failure
+// is a ConfigError of one line that names the file and the field.
 import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { z } from 'zod';
+import { configSchema, firstIssueLine, type RawConfig, type RawTuning } from './schema.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/ipsec-keepalive/config.yaml';
-export const DEFAULT_VICI_URI = 'unix:///var/run/charon.vici';
-/** Not used by the known IPsec exporters (8079, 9536, 9814, 9903). */
-export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9842';
 
 /** EX_CONFIG from sysexits.h: what systemd and operators expect for a bad config. */
 export const EX_CONFIG = 78;
@@ -18,166 +13,6 @@ export const EX_CONFIG = 78;
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
-
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** A duration in milliseconds, from seconds (number) or "<n><ms|s|m|h>". */
-const duration = z.union([z.number(), z.string()]).transform((v, ctx): number => {
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v) || v < 0) {
-      ctx.addIssue({ code: 'custom', message: `expected a non-negative duration, got ${v}` });
-      return z.NEVER;
-    }
-    return Math.round(v * 1000);
-  }
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(v);
-  if (!m) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration like "60s", "500ms" or "5m", got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return Math.round(Number(m[1]) * (UNITS[m[2] ?? 's'] ?? 1000));
-});
-
-const positiveDuration = duration.refine((ms) => ms > 0, { message: 'must be greater than zero' });
-
-const host = z
-  .string()
-  .min(1)
-  .max(253)
-  .refine((h) => isIP(h) !== 0 || /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(h), {
-    message: 'expected an IP address or a DNS name',
-  });
-
-/** "host:port" or "[v6]:port". */
-const hostPort = z.string().transform((v, ctx) => {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(v) ?? /^([^:]+):(\d+)$/.exec(v);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || !(port >= 1 && port <= 65535) || !host.safeParse(m[1]).success) {
-    ctx.addIssue({ code: 'custom', message: `expected host:port with a port 1-65535, got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return { host: m[1] as string, port };
-});
-
-const probeSpec = z.union([
-  z.object({ tcp: hostPort }).strict().transform((p) => ({ kind: 'tcp' as const, host: p.tcp.host, port: p.tcp.port })),
-  z.object({ icmp: host }).strict().transform((p) => ({ kind: 'icmp' as const, host: p.icmp })),
-]);
-
-const tuning = {
-  probe_interval: positiveDuration.optional(),
-  probe_timeout: positiveDuration.optional(),
-  reprobe_attempts: z.number().int().min(0).max(20).optional(),
-  reprobe_interval: positiveDuration.optional(),
-  failures_before_action: z.number().int().min(1).max(100).optional(),
-  backoff_base: positiveDuration.optional(),
-  backoff_cap: positiveDuration.optional(),
-  initiate_timeout: positiveDuration.optional(),
-  terminate_timeout: positiveDuration.optional(),
-  /** How long charon gets to restore a child itself (close_action/dpd_action) before the agent acts. */
-  charon_grace: duration.optional(),
-  /** A repaired CHILD_SA that goes down again within this time counts toward damping. */
-  repair_hold: positiveDuration.optional(),
-};
-
-const tunnelSchema = z
-  .object({
-    name: z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces').optional(),
-    child: z.string().min(1).max(255).regex(/^[\x20-\x7e]+$/, 'printable ASCII'),
-    ike: z.string().min(1).max(255).optional(),
-    enabled: z.boolean().default(true),
-    source: z.string().refine((s) => isIP(s) !== 0, 'expected an IP address').optional(),
-    probes: z.array(probeSpec).max(32).default([]),
-    ...tuning,
-  })
-  .strict();
-
-const slackOrWebhook = z
-  .object({
-    url: z.url({ protocol: /^https?$/ }),
-    timeout: positiveDuration.default(5000),
-  })
-  .strict();
-
-const emailSchema = z
-  .object({
-    host: z.string().min(1),
-    port: z.number().int().min(1).max(65535).default(25),
-    secure: z.boolean().default(false),
-    starttls: z.boolean().default(true),
-    user: z.string().optional(),
-    password: z.string().optional(),
-    from: z.string().min(3),
-    to: z.union([z.string().min(3), z.array(z.string().min(3)).min(1)]),
-    timeout: positiveDuration.default(10_000),
-  })
-  .strict();
-
-const alertsSchema = z
-  .object({
-    webhook: slackOrWebhook.optional(),
-    slack: slackOrWebhook.optional(),
-    email: emailSchema.optional(),
-    /** At most this many messages per channel per minute; the rest are counted and summarised. */
-    rate_limit_per_minute: z.number().int().min(1).max(600).default(20),
-    /** Delivery retries with exponential backoff before a message is dropped (and counted). */
-    retries: z.number().int().min(0).max(20).default(5),
-  })
-  .strict();
-
-export const configSchema = z
-  .object({
-    vici: z
-      .object({
-        socket: z
-          .string()
-          .regex(/^(unix:\/\/\/.+|tcp:\/\/.+:\d+)$/, 'expected unix:///path or tcp://host:port')
-          .default(DEFAULT_VICI_URI),
-        command_timeout: positiveDuration.default(30_000),
-        max_concurrent_initiates: z.number().int().min(1).max(64).default(4),
-      })
-      .strict()
-      .default({ socket: DEFAULT_VICI_URI, command_timeout: 30_000, max_concurrent_initiates: 4 }),
-    defaults: z.object(tuning).strict().default({}),
-    discover: z.boolean().default(false),
-    tunnels: z.array(tunnelSchema).max(10_000).default([]),
-    metrics: z
-      .object({
-        enabled: z.boolean().default(true),
-        listen: z
-          .string()
-          .regex(/^(\[[0-9a-fA-F:]+\]|[^:]+):\d{1,5}$/, 'expected address:port')
-          .default(DEFAULT_METRICS_LISTEN),
-      })
-      .strict()
-      .default({ enabled: true, listen: DEFAULT_METRICS_LISTEN }),
-    alerts: alertsSchema.optional(),
-    log: z
-      .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })
-      .strict()
-      .default({ level: 'info' }),
-  })
-  .strict()
-  .superRefine((cfg, ctx) => {
-    const seen = new Map<string, number>();
-    cfg.tunnels.forEach((t, i) => {
-      const name = t.name ?? t.child;
-      const prev = seen.get(name);
-      if (prev !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['tunnels', i, t.name ? 'name' : 'child'],
-          message: `duplicate tunnel name ${JSON.stringify(name)} (also tunnels[${prev}])`,
-        });
-      }
-      seen.set(name, i);
-    });
-    if (!cfg.discover && cfg.tunnels.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['tunnels'], message: 'no tunnels configured and discover is false: nothing to keep alive' });
-    }
-  });
-
-export type RawConfig = z.output<typeof configSchema>;
 
 export interface ProbeSpec {
   kind: 'tcp' | 'icmp';
@@ -241,8 +76,6 @@ export interface AgentConfig {
   logLevel: RawConfig['log']['level'];
 }
 
-type RawTuning = Partial<Record<keyof typeof tuning, number>>;
-
 function applyTuning(base: Tuning, t: RawTuning): Tuning {
   return {
     probeIntervalMs: t.probe_interval ?? base.probeIntervalMs,
@@ -257,34 +90,6 @@ function applyTuning(base: Tuning, t: RawTuning): Tuning {
     charonGraceMs: t.charon_grace ?? base.charonGraceMs,
     repairHoldMs: t.repair_hold ?? base.repairHoldMs,
   };
-}
-
-/** "tunnels[0].probes[1].tcp" from zod's path. */
-export function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const p of path) {
-    if (typeof p === 'number') out += `[${p}]`;
-    else out += out ? `.${String(p)}` : String(p);
-  }
-  return out || '(top level)';
-}
-
-function firstIssueLine(source: string, err: z.ZodError): string {
-  const issue = err.issues[0];
-  if (!issue) return `${source}: invalid configuration`;
-  let message = issue.message;
-  if (issue.code === 'unrecognized_keys') {
-    return `${source}: ${formatPath([...issue.path, ...issue.keys.slice(0, 1)])}: unknown key`;
-  }
-  if (issue.code === 'invalid_union') {
-    // Report the branch the user meant (the one without unknown keys), else name the choices.
-    const branch = issue.errors.find((errs) => errs.length > 0 && !errs.some((e) => e.code === 'unrecognized_keys'));
-    const inner = branch?.[0];
-    if (inner) return `${source}: ${formatPath([...issue.path, ...inner.path])}: ${inner.message}`;
-    message = 'expected one of { tcp: "host:port" } or { icmp: "host" }';
-  }
-  const more = err.issues.length > 1 ? ` (+${err.issues.length - 1} more)` : '';
-  return `${source}: ${formatPath(issue.path)}: ${message}${more}`;
 }
 
 /** Parses and validates YAML text. Throws ConfigError with one line naming the field. */
