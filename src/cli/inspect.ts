@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { DEFAULT_CONFIG_PATH, loadConfig, type AgentConfig, type TunnelConfig } from '../agent/config/load.js';
 import { DEFAULT_VICI_URI } from '../agent/config/schema.js';
-import { diagnose, formatFindings } from '../agent/doctor.js';
+import { diagnose, formatFindings } from './doctor.js';
 import { observeTunnel } from '../agent/controller/observe.js';
 import { runProbe } from '../probes/index.js';
 import type { ProbeResult } from '../probes/types.js';

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { diagnose, formatFindings } from '../../src/agent/doctor.js';
+import { diagnose, formatFindings } from '../../src/cli/doctor.js';
 import { formatStatus, tunnelRows } from '../../src/cli/inspect.js';
 import type { Conn, IkeSa } from '../../src/vici/index.js';
 
