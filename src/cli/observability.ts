@@ -1,12 +1,12 @@
-// Metrics server and alert channels for `run`: wiring only; the logic is in src/agent/metrics*
-// and src/agent/alerts.
+// Metrics server and alert channels for `run`: wiring only; the logic is in src/agent/observability
+// (metrics/, alerts/).
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Agent } from '../agent/controller/agent.js';
-import { AlertDispatcher } from '../agent/alerts/index.js';
+import { AlertDispatcher } from '../agent/observability/alerts/index.js';
 import type { AgentConfig } from '../agent/config/load.js';
-import { AgentMetrics, type ViciCommandEvent } from '../agent/metrics.js';
-import { startMetricsServer, type MetricsServer } from '../agent/metrics/server.js';
+import { AgentMetrics, type ViciCommandEvent } from '../agent/observability/metrics/index.js';
+import { startMetricsServer, type MetricsServer } from '../agent/observability/metrics/server.js';
 import type { ViciClient } from '../vici/index.js';
 
 export interface Observability {

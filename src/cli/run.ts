@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import { Agent } from '../agent/controller/agent.js';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type AgentConfig } from '../agent/config/load.js';
-import { createLogger } from '../agent/logger.js';
+import { createLogger } from '../agent/observability/logger.js';
 import { tunnelUp } from '../agent/controller/observe.js';
 import { runProbe } from '../probes/index.js';
 import { ViciClient } from '../vici/index.js';

@@ -7,10 +7,10 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { SMTPServer } from 'smtp-server';
-import { AlertDispatcher } from '../../src/agent/alerts/index.js';
+import { AlertDispatcher } from '../../src/agent/observability/alerts/index.js';
 import { parseConfig } from '../../src/agent/config/load.js';
-import { REDACT_PATHS } from '../../src/agent/logger.js';
-import { AgentMetrics } from '../../src/agent/metrics.js';
+import { REDACT_PATHS } from '../../src/agent/observability/logger.js';
+import { AgentMetrics } from '../../src/agent/observability/metrics/index.js';
 import { waitFor } from '../lab/wait.js';
 import { FakeAgent, FakeVici, LAB_YAML } from './metrics-fake-agent.js';
 

@@ -1,8 +1,8 @@
 // Which agent events become alerts: one per change of state.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AlertPolicy, CHARON_ALERT_WINDOW_MS, formatDuration } from '../../src/agent/alerts/policy.js';
-import type { Alert } from '../../src/agent/alerts/types.js';
+import { AlertPolicy, CHARON_ALERT_WINDOW_MS, formatDuration } from '../../src/agent/observability/alerts/policy.js';
+import type { Alert } from '../../src/agent/observability/alerts/types.js';
 import { FakeAgent, labConfig } from './metrics-fake-agent.js';
 
 const T0 = 1_700_000_000_000;

@@ -3,9 +3,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { ChannelQueue } from '../../src/agent/alerts/queue.js';
-import type { Alert, Channel } from '../../src/agent/alerts/types.js';
-import type { AlertCounters, AlertDropReason } from '../../src/agent/metrics.js';
+import { ChannelQueue } from '../../src/agent/observability/alerts/queue.js';
+import type { Alert, Channel } from '../../src/agent/observability/alerts/types.js';
+import type { AlertCounters, AlertDropReason } from '../../src/agent/observability/metrics/index.js';
 import { waitFor } from '../lab/wait.js';
 
 const silent = pino({ level: 'silent' });

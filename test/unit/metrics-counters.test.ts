@@ -2,8 +2,8 @@
 // step with the configuration).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TrafficAccumulator } from '../../src/agent/metrics/traffic.js';
-import { AgentMetrics } from '../../src/agent/metrics.js';
+import { TrafficAccumulator } from '../../src/agent/observability/metrics/traffic.js';
+import { AgentMetrics } from '../../src/agent/observability/metrics/index.js';
 import { discoveredTunnel } from '../../src/agent/config/load.js';
 import { newRuntime } from '../../src/agent/controller/reconcile.js';
 import { FakeAgent, FakeVici, LAB_YAML, child, labConfig, observation } from './metrics-fake-agent.js';

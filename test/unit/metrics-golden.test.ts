@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { AgentMetrics } from '../../src/agent/metrics.js';
-import { startMetricsServer } from '../../src/agent/metrics/server.js';
+import { AgentMetrics } from '../../src/agent/observability/metrics/index.js';
+import { startMetricsServer } from '../../src/agent/observability/metrics/server.js';
 import { FakeAgent, FakeVici, child, labConfig, observation } from './metrics-fake-agent.js';
 
 const GOLDEN = fileURLToPath(new URL('../../fixtures/metrics/golden.prom', import.meta.url));

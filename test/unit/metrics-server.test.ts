@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { Registry } from 'prom-client';
-import { startMetricsServer, type MetricsServer } from '../../src/agent/metrics/server.js';
+import { startMetricsServer, type MetricsServer } from '../../src/agent/observability/metrics/server.js';
 
 describe('metrics server', () => {
   let server: MetricsServer;

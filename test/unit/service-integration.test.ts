@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stdoutIsJournal, syslogPriority, withSyslogPriority } from '../../src/agent/logger.js';
+import { stdoutIsJournal, syslogPriority, withSyslogPriority } from '../../src/agent/observability/logger.js';
 import { serviceNotifier } from '../../src/cli/systemd.js';
 import { runCli } from '../lab/cli-run.js';
 import { loadConfig } from '../../src/agent/config/load.js';

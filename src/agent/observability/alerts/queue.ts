@@ -3,9 +3,9 @@
 // limits messages per channel, and what it holds back is counted and summarised in one message as
 // soon as the window has room again. The queue is bounded: when a receiver stays down, the oldest
 // waiting messages go first.
-import { backoffDelay } from '../../retry.js';
+import { backoffDelay } from '../../../retry.js';
 import type { Logger } from 'pino';
-import type { AlertCounters } from '../metrics.js';
+import type { AlertCounters } from '../metrics/index.js';
 import { formatDuration } from './policy.js';
 import { errorLine, scrub } from './redact.js';
 import type { Alert, AlertEvent, Channel } from './types.js';

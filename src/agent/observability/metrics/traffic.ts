@@ -6,7 +6,7 @@
 //
 // What an SA carried between its last observation and its deletion is not seen by anyone but
 // charon, so the totals are a lower bound: as fine as the observations are frequent.
-import type { ChildRef } from '../controller/observe.js';
+import type { ChildRef } from '../../controller/observe.js';
 
 export const TRAFFIC_KEYS = ['bytesIn', 'bytesOut', 'packetsIn', 'packetsOut'] as const;
 export type TrafficKey = (typeof TRAFFIC_KEYS)[number];

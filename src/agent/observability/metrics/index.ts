@@ -8,16 +8,16 @@
 // Every label value known in advance is initialised to zero, so a rate() or an alert on a series
 // works before the first incident, and a configured tunnel that never came up still has series.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { TunnelView } from './controller/agent.js';
-import type { TunnelConfig } from './config/load.js';
-import { newRuntime, type TunnelStatus } from './controller/reconcile.js';
+import type { TunnelView } from '../../controller/agent.js';
+import type { TunnelConfig } from '../../config/load.js';
+import { newRuntime, type TunnelStatus } from '../../controller/reconcile.js';
 import type { EventEmitter } from 'eventemitter3';
-import type { ActionEvent, ActionKind, ActionReason, AgentEvents, ReconcileEvent } from './controller/events.js';
-import { tunnelUp, type TunnelObservation } from './controller/observe.js';
-import { FAILURE_CLASSES } from './controller/failure-reason.js';
-import type { ProbeResult } from '../probes/types.js';
-import { tcpLabel } from '../probes/tcp.js';
-import { TrafficAccumulator, type TrafficKey } from './metrics/traffic.js';
+import type { ActionEvent, ActionKind, ActionReason, AgentEvents, ReconcileEvent } from '../../controller/events.js';
+import { tunnelUp, type TunnelObservation } from '../../controller/observe.js';
+import { FAILURE_CLASSES } from '../../controller/failure-reason.js';
+import type { ProbeResult } from '../../../probes/types.js';
+import { tcpLabel } from '../../../probes/tcp.js';
+import { TrafficAccumulator, type TrafficKey } from './traffic.js';
 
 export const METRIC_PREFIX = 'ipsec_keepalive_';
 

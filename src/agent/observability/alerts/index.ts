@@ -1,8 +1,8 @@
 // Alerts: the policy turns agent events into alerts, one queue per configured channel delivers them.
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import type { AgentConfig } from '../config/load.js';
-import type { AgentSource, AlertCounters } from '../metrics.js';
+import type { AgentConfig } from '../../config/load.js';
+import type { AgentSource, AlertCounters } from '../metrics/index.js';
 import { emailChannel } from './email.js';
 import { AlertPolicy } from './policy.js';
 import { ChannelQueue, type QueueOptions } from './queue.js';
