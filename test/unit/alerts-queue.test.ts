@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { ChannelQueue } from '../../src/agent/observability/alerts/queue.js';
 import type { Alert, Channel } from '../../src/agent/observability/alerts/types.js';
-import type { AlertCounters, AlertDropReason } from '../../src/agent/observability/metrics/index.js';
+import type { AlertCounters, AlertDropReason } from '../../src/agent/observability/alert-counters.js';
 import { waitFor } from '../lab/wait.js';
 
 const silent = pino({ level: 'silent' });

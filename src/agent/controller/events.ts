@@ -1,5 +1,8 @@
-// What the agent tells the rest of the process (logging, metrics, alerts): typed events.
+// What the agent tells the rest of the process (logging, metrics, alerts): typed events, and the
+// agent as those readers see it (AgentSource).
+import type { EventEmitter } from 'eventemitter3';
 import type { ProbeResult } from '../../probes/types.js';
+import type { TunnelView } from './agent.js';
 import type { Reason } from './workqueue.js';
 import type { HealthReport } from './health.js';
 import type { FailureClass } from './failure-reason.js';
@@ -71,3 +74,10 @@ export type AgentEvents = {
   'charon-alert': [e: { type: string; detail: Record<string, unknown> }];
   'duplicates': [e: { tunnel: string; count: number }];
 };
+
+/** The agent as metrics and alerts see it: its view and its events (the real Agent, or a test double). */
+export interface AgentSource {
+  view(): ReadonlyMap<string, TunnelView>;
+  on<E extends keyof AgentEvents>(event: E, fn: EventEmitter.EventListener<AgentEvents, E>): unknown;
+  off<E extends keyof AgentEvents>(event: E, fn: EventEmitter.EventListener<AgentEvents, E>): unknown;
+}

@@ -5,7 +5,7 @@
 // waiting messages go first.
 import { backoffDelay } from '../../../retry.js';
 import type { Logger } from 'pino';
-import type { AlertCounters } from '../metrics/index.js';
+import type { AlertCounters } from '../alert-counters.js';
 import { formatDuration } from './policy.js';
 import { errorLine, scrub } from './redact.js';
 import type { Alert, AlertEvent, Channel } from './types.js';

@@ -1,5 +1,5 @@
 // What an alert is, independent of how it is delivered.
-import type { ALERT_EVENTS } from '../metrics/index.js';
+import type { ALERT_EVENTS } from '../alert-counters.js';
 
 export type AlertEvent = (typeof ALERT_EVENTS)[number];
 

@@ -12,21 +12,15 @@ import type { TunnelView } from '../../controller/agent.js';
 import type { TunnelConfig } from '../../config/load.js';
 import { newRuntime, type TunnelStatus } from '../../controller/reconcile.js';
 import type { EventEmitter } from 'eventemitter3';
-import type { ActionEvent, ActionKind, ActionReason, AgentEvents, ReconcileEvent } from '../../controller/events.js';
+import type { ActionEvent, ActionKind, ActionReason, AgentEvents, AgentSource, ReconcileEvent } from '../../controller/events.js';
 import { tunnelUp, type TunnelObservation } from '../../controller/observe.js';
 import { FAILURE_CLASSES } from '../../controller/failure-reason.js';
 import type { ProbeResult } from '../../../probes/types.js';
 import { tcpLabel } from '../../../probes/tcp.js';
 import { TrafficAccumulator, type TrafficKey } from './traffic.js';
+import { ALERT_EVENTS, type AlertCounters, type AlertDropReason } from '../alert-counters.js';
 
 export const METRIC_PREFIX = 'ipsec_keepalive_';
-
-/** The agent as metrics and alerts see it: its view and its events (the real Agent, or a test double). */
-export interface AgentSource {
-  view(): ReadonlyMap<string, TunnelView>;
-  on<E extends keyof AgentEvents>(event: E, fn: EventEmitter.EventListener<AgentEvents, E>): unknown;
-  off<E extends keyof AgentEvents>(event: E, fn: EventEmitter.EventListener<AgentEvents, E>): unknown;
-}
 
 /** The VICI client as metrics see it, read at scrape time. */
 export interface ViciState {
@@ -39,15 +33,6 @@ export interface ViciCommandEvent {
   ms: number;
   result: 'ok' | 'error' | 'timeout';
 }
-
-/** Where the alert dispatcher reports deliveries (implemented here; a no-op when metrics are off). */
-export interface AlertCounters {
-  sent(channel: string, event: string): void;
-  failed(channel: string): void;
-  dropped(channel: string, reason: AlertDropReason, count?: number): void;
-}
-
-export type AlertDropReason = 'rate-limit' | 'queue-full' | 'retries-exhausted' | 'duplicate' | 'closed';
 
 export interface MetricsOptions {
   agent: AgentSource;
@@ -92,8 +77,6 @@ export const VICI_EVENTS = ['child-updown', 'ike-updown', 'child-rekey', 'ike-re
 /** Commands the agent sends (others, e.g. from `status`, appear when first used). */
 export const VICI_COMMANDS = ['list-conns', 'list-sas', 'initiate', 'terminate'] as const;
 const VICI_RESULTS: ReadonlyArray<ViciCommandEvent['result']> = ['ok', 'error', 'timeout'];
-/** What the alert dispatcher sends (see alerts/types.ts); kept here so metrics need not import alerts. */
-export const ALERT_EVENTS = ['tunnel-down', 'tunnel-repaired', 'escalated', 'backoff', 'vici-lost', 'vici-restored', 'charon-alert', 'suppressed'] as const;
 const ALERT_DROP_REASONS: readonly AlertDropReason[] = ['rate-limit', 'queue-full', 'retries-exhausted', 'duplicate', 'closed'];
 
 // Buckets: VICI commands and reconciles run in ms (list-sas of 400 children ~10 ms), an initiate
