@@ -6,6 +6,7 @@ import { probeTcp } from './tcp.js';
 import type { Prober, ProbeKind, ProbeOptions, ProbeResult, ProbeTarget } from './types.js';
 
 export type { Prober, ProbeErrorCode, ProbeKind, ProbeOptions, ProbeResult, ProbeTarget } from './types.js';
+export { probeTargetLabel, tcpLabel } from './types.js';
 export { probeIcmp } from './icmp.js';
 export { probeTcp } from './tcp.js';
 

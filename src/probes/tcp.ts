@@ -3,11 +3,7 @@ import { connect, isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type Deadline, fromSystemError, ms, ProbeFailure, runProbeBody } from './outcome.js';
 import { resolveTarget } from './resolve.js';
-import type { Prober, ProbeTarget } from './types.js';
-
-export function tcpLabel(t: ProbeTarget): string {
-  return isIP(t.host) === 6 ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`;
-}
+import { tcpLabel, type Prober } from './types.js';
 
 export const probeTcp: Prober = (target, opts) =>
   runProbeBody('tcp', tcpLabel(target), opts, async (deadline, phases) => {

@@ -1,4 +1,6 @@
-// The probe contract shared by every probe kind. Nothing here knows about VICI or tunnels.
+// The probe contract shared by every probe kind, and the label a result carries for its target.
+// Nothing here knows about VICI or tunnels.
+import { isIP } from 'node:net';
 
 export type ProbeKind = 'tcp' | 'icmp';
 
@@ -16,6 +18,16 @@ export interface ProbeOptions {
   /** Local address the probe's packets must leave from (e.g. the tunnel's inner address). */
   sourceAddr?: string;
   signal?: AbortSignal;
+}
+
+/** A TCP target as results name it: 'host:port', IPv6 as '[host]:port'. */
+export function tcpLabel(t: ProbeTarget): string {
+  return isIP(t.host) === 6 ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`;
+}
+
+/** The label a ProbeResult carries for this target (its `target`): tcpLabel for tcp, the host for icmp. */
+export function probeTargetLabel(t: ProbeTarget): string {
+  return t.kind === 'tcp' ? tcpLabel(t) : t.host;
 }
 
 export type ProbeErrorCode = 'timeout' | 'refused' | 'unreachable' | 'resolve' | 'permission' | 'other';

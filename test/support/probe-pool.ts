@@ -4,8 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import { runProbe } from '../../src/probes/index.js';
 import { ms } from '../../src/probes/outcome.js';
-import { tcpLabel } from '../../src/probes/tcp.js';
-import type { ProbeOptions, ProbeResult, ProbeTarget } from '../../src/probes/types.js';
+import { probeTargetLabel, type ProbeOptions, type ProbeResult, type ProbeTarget } from '../../src/probes/types.js';
 
 export interface PoolOptions {
   /** Probes in flight at once (file descriptors, SYN bursts). Default 512. */
@@ -52,7 +51,7 @@ export async function probeAll(targets: readonly ProbeTarget[], opts: ProbeOptio
 function notProbed(t: ProbeTarget, why: string): ProbeResult {
   return {
     kind: t.kind,
-    target: t.kind === 'tcp' ? tcpLabel(t) : t.host,
+    target: probeTargetLabel(t),
     success: false,
     durationMs: 0,
     phases: {},

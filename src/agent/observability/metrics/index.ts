@@ -15,8 +15,7 @@ import type { EventEmitter } from 'eventemitter3';
 import type { ActionEvent, ActionKind, ActionReason, AgentEvents, AgentSource, ReconcileEvent } from '../../controller/events.js';
 import { tunnelUp, type TunnelObservation } from '../../controller/observe.js';
 import { FAILURE_CLASSES } from '../../controller/failure-reason.js';
-import type { ProbeResult } from '../../../probes/types.js';
-import { tcpLabel } from '../../../probes/tcp.js';
+import { probeTargetLabel, type ProbeResult } from '../../../probes/types.js';
 import { TrafficAccumulator, type TrafficKey } from './traffic.js';
 import { ALERT_EVENTS, type AlertCounters, type AlertDropReason } from '../alert-counters.js';
 
@@ -91,11 +90,6 @@ interface Row {
   view: TunnelView;
   labels: TunnelLabels;
   traffic: TrafficAccumulator;
-}
-
-/** The label a ProbeResult carries for a configured probe (same as the probes layer's). */
-export function probeTargetLabel(p: { kind: 'tcp' | 'icmp'; host: string; port?: number }): string {
-  return p.kind === 'tcp' ? tcpLabel(p) : p.host;
 }
 
 function ikeOf(v: TunnelView): string {
