@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { DEFAULT_CONFIG_PATH, loadConfig, type AgentConfig, type TunnelConfig } from '../agent/config/load.js';
 import { DEFAULT_VICI_URI } from '../agent/config/schema.js';
 import { diagnose, formatFindings } from './doctor.js';
+import { childConfigs, childConnMap, tunnelIke } from '../agent/controller/conns.js';
 import { observeTunnel } from '../agent/controller/observe.js';
 import { runProbe } from '../probes/index.js';
 import type { ProbeResult } from '../probes/types.js';
@@ -42,10 +43,9 @@ export interface TunnelStatusRow {
 }
 
 export function tunnelRows(tunnels: ReadonlyArray<Pick<TunnelConfig, 'name' | 'child' | 'ike'>>, conns: readonly Conn[], sas: readonly IkeSa[], configured: boolean): TunnelStatusRow[] {
-  const ikeOf = new Map<string, string>();
-  for (const c of conns) for (const child of Object.keys(c.children ?? {})) ikeOf.set(child, c.name);
+  const children = childConnMap(conns);
   return tunnels.map((t) => {
-    const ike = t.ike ?? ikeOf.get(t.child);
+    const ike = tunnelIke(t, children.get(t.child));
     const obs = observeTunnel(sas, t.child, ike);
     const holding = sas.filter((sa) => obs.ikeIds.includes(Number(sa.uniqueid)));
     const state = obs.installed.length > 1 ? 'duplicate' : obs.up.length > 0 ? 'up' : obs.charonBusy ? 'connecting' : 'down';
@@ -79,7 +79,7 @@ export async function runStatus(opts: InspectOptions): Promise<number> {
     const [conns, sas] = [await v.listConns(), await v.listSas()];
     const tunnels = cfg && cfg.tunnels.length > 0
       ? cfg.tunnels
-      : conns.flatMap((c) => Object.keys(c.children ?? {}).map((child) => ({ name: child, child, ike: c.name })));
+      : childConfigs(conns).map(([child, info]) => ({ name: child, child, ike: info.ike }));
     return tunnelRows(tunnels, conns, sas, Boolean(cfg && cfg.tunnels.length > 0));
   });
   console.log(opts.json ? JSON.stringify(rows, null, 2) : formatStatus(rows));
@@ -116,9 +116,10 @@ export async function runDoctor(opts: InspectOptions): Promise<number> {
   const cfg = await optionalConfig(opts);
   const uri = opts.socket ?? cfg?.viciUri ?? DEFAULT_VICI_URI;
   const conns = await withVici(uri, (v) => v.listConns());
-  const managed = new Set(cfg?.discover ? conns.flatMap((c) => Object.keys(c.children ?? {})) : (cfg?.tunnels ?? []).map((t) => t.child));
+  const children = childConnMap(conns);
+  const managed = new Set(cfg?.discover ? children.keys() : (cfg?.tunnels ?? []).map((t) => t.child));
   const findings = diagnose(conns, managed);
-  const missing = (cfg?.tunnels ?? []).filter((t) => !conns.some((c) => Object.hasOwn(c.children ?? {}, t.child)));
+  const missing = (cfg?.tunnels ?? []).filter((t) => !children.has(t.child));
   for (const t of missing) {
     findings.unshift({ severity: 'warn', conn: t.ike ?? '?', child: t.child, key: 'child', message: `tunnel ${t.name}: charon has no CHILD_SA config with this name` });
   }

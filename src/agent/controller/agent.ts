@@ -3,9 +3,10 @@
 // controller-runtime). A missed event costs nothing: the next reconcile reads the truth.
 import { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
-import type { ViciClient, Conn } from '../../vici/index.js';
+import type { ViciClient } from '../../vici/index.js';
 import { discoveredTunnel, type AgentConfig, type TunnelConfig } from '../config/load.js';
 import { ViciError } from '../../vici/index.js';
+import { childConnMap, tunnelIke, type ChildConnInfo } from './conns.js';
 import type { ActionKind, ActionReason, AgentEvents } from './events.js';
 import { classifyFailure } from './failure-reason.js';
 import { HealthChecker, type HealthReport, type RunProbe } from './health.js';
@@ -25,14 +26,6 @@ import {
   type TunnelStatus,
 } from './reconcile.js';
 import { WorkQueue, type Reason, type WorkItem } from './workqueue.js';
-
-/** What charon does by itself for a CHILD_SA config, from list-conns. */
-export interface ChildConnInfo {
-  ike: string;
-  closeAction?: string;
-  dpdAction?: string;
-  startAction?: string;
-}
 
 export interface TunnelView {
   config: TunnelConfig;
@@ -176,17 +169,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   private async loadConns(): Promise<void> {
-    const conns: Conn[] = await this.vici.listConns();
-    const map = new Map<string, ChildConnInfo>();
-    for (const conn of conns) {
-      for (const [child, c] of Object.entries(conn.children ?? {})) {
-        const info: ChildConnInfo = { ike: conn.name };
-        if (typeof c['close_action'] === 'string') info.closeAction = c['close_action'];
-        if (typeof c['dpd_action'] === 'string') info.dpdAction = c['dpd_action'];
-        if (typeof c['start_action'] === 'string') info.startAction = c['start_action'];
-        map.set(child, info);
-      }
-    }
+    const map = childConnMap(await this.vici.listConns());
     this.conns = map;
     for (const t of this.config.tunnels) {
       if (t.enabled && !map.has(t.child)) {
@@ -247,7 +230,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private tunnelsFor(ikeName: string, children: readonly string[]): string[] {
     const names: string[] = [];
     for (const [name, v] of this.tunnels) {
-      const ike = v.config.ike ?? v.conn?.ike;
+      const ike = tunnelIke(v.config, v.conn);
       if (children.includes(v.config.child) || (children.length === 0 && ike === ikeName)) names.push(name);
     }
     return names;
@@ -270,7 +253,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (this.charonStopping) return;
     // An IKE_SA going down takes all its children: match by connection as well as by child.
     for (const [name, v] of this.tunnels) {
-      const ike = v.config.ike ?? v.conn?.ike;
+      const ike = tunnelIke(v.config, v.conn);
       if (ike === ikeName || children.includes(v.config.child)) this.queue.add(name, 'event');
     }
   }
@@ -319,10 +302,6 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
   }
 
-  private ikeOf(v: TunnelView): string | undefined {
-    return v.config.ike ?? v.conn?.ike;
-  }
-
   private policyOf(v: TunnelView): TunnelPolicy {
     return {
       name: v.config.name,
@@ -336,7 +315,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   private async observe(v: TunnelView): Promise<TunnelObservation> {
-    const ike = this.ikeOf(v);
+    const ike = tunnelIke(v.config, v.conn);
     const filter: { child: string; ike?: string } = { child: v.config.child };
     if (ike) filter.ike = ike;
     // charon 5.9.x lists every IKE_SA matching `ike` even when none of its children match
@@ -377,7 +356,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
     this.queue.forgetFailures(item.name);
     v.obs = obs;
-    const ikeName = this.ikeOf(v);
+    const ikeName = tunnelIke(v.config, v.conn);
     const policy = this.policyOf(v);
     const t = reconcile({ state: v.runtime, ike: this.ikeStream(ikeName), obs, reasons: item.reasons, now: Date.now(), policy });
     v.runtime = t.state;
@@ -407,7 +386,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** Logs and emits what a transition noted. */
   private tell(v: TunnelView, notes: readonly Note[]): void {
     const name = v.config.name;
-    const ike = this.ikeOf(v);
+    const ike = tunnelIke(v.config, v.conn);
     const child = v.config.child;
     const now = Date.now();
     for (const n of notes) {
@@ -459,7 +438,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** Carries an action out against charon; says how it went, with charon's reason when it failed. */
   private async execute(v: TunnelView, action: Action, reasons: ReadonlySet<Reason>): Promise<ActionResult> {
     const name = v.config.name;
-    const ike = this.ikeOf(v);
+    const ike = tunnelIke(v.config, v.conn);
     const child = v.config.child;
     const startedAt = Date.now();
     const t0 = performance.now();

@@ -13,6 +13,7 @@ import type { TunnelConfig } from '../../config/load.js';
 import { newRuntime, type TunnelStatus } from '../../controller/reconcile.js';
 import type { EventEmitter } from 'eventemitter3';
 import type { ActionEvent, ActionKind, ActionReason, AgentEvents, AgentSource, ReconcileEvent } from '../../controller/events.js';
+import { tunnelIke } from '../../controller/conns.js';
 import { tunnelUp, type TunnelObservation } from '../../controller/observe.js';
 import { FAILURE_CLASSES } from '../../controller/failure-reason.js';
 import { probeTargetLabel, type ProbeResult } from '../../../probes/types.js';
@@ -93,7 +94,7 @@ interface Row {
 }
 
 function ikeOf(v: TunnelView): string {
-  return v.config.ike ?? v.conn?.ike ?? v.obs?.ikeNames[0] ?? '';
+  return tunnelIke(v.config, v.conn) ?? v.obs?.ikeNames[0] ?? '';
 }
 
 export class AgentMetrics implements AlertCounters {
