@@ -95,7 +95,10 @@ mkdir -p "$WORK/src/debian"
 printf 'Source: %s\n\nPackage: %s\nArchitecture: any\n' "$PKG" "$PKG" >"$WORK/src/debian/control"
 mapfile -t addons < <(find "$LIB" -name '*.node' | sort)
 shlibs=$(cd "$WORK/src" && dpkg-shlibdeps -O "${addons[@]}" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+# The native addons are built for this Node's ABI: the package takes the same major version only.
+NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]')
 sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@MAINTAINER@/$MAINTAINER/" \
+  -e "s/@NODE_MAJOR@/$NODE_MAJOR/" -e "s/@NODE_NEXT@/$((NODE_MAJOR + 1))/" \
   -e "s/@SHLIBS@/$shlibs/" -e "s/@SIZE@/$(du -sk --exclude=DEBIAN "$STAGE" | cut -f1)/" \
   packaging/deb/control >"$STAGE/DEBIAN/control"
 (cd "$STAGE" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum >DEBIAN/md5sums)

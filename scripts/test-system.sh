@@ -16,18 +16,22 @@ cd "$(dirname "$0")/.."
 # shellcheck source=fresh-debian.sh
 . scripts/fresh-debian.sh
 
+# A root this script makes is removed on exit; one named by SYSTEM_ROOT belongs to the caller (it
+# must not exist yet: debootstrap makes it) and is only unmounted.
 OWN_WORK=
 if [ -z "${SYSTEM_ROOT:-}" ]; then
   OWN_WORK=$(mktemp -d /var/tmp/ipsec-keepalive-system.XXXXXX)
   SYSTEM_ROOT=$OWN_WORK/root
+elif [ -e "$SYSTEM_ROOT" ]; then
+  echo "test-system: SYSTEM_ROOT $SYSTEM_ROOT exists; name a new directory" >&2
+  exit 64
 fi
 OUT=$(mktemp -d)
 cleanup() {
   local rc=$?
   debian_unboot
-  debian_remove "$SYSTEM_ROOT"
+  [ -n "$OWN_WORK" ] && debian_remove "$SYSTEM_ROOT" && rm -rf "$OWN_WORK"
   rm -rf "$OUT"
-  [ -n "$OWN_WORK" ] && rm -rf "$OWN_WORK"
   exit $rc
 }
 trap cleanup EXIT
@@ -72,7 +76,7 @@ step "fresh Debian 12 root"
 debian_run "$SYSTEM_ROOT" /bin/bash -c 'set -e; export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends charon-systemd strongswan-swanctl strongswan-charon \
-    libcharon-extra-plugins iproute2 procps /root/debs/nodejs_*.deb >/dev/null'
+    libcharon-extra-plugins iproute2 /root/debs/nodejs_*.deb >/dev/null'
 step "strongSwan and nodejs installed"
 
 debian_boot "$SYSTEM_ROOT" "$OUT/boot.log" --private-network

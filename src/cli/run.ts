@@ -69,9 +69,11 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
     process.on('SIGINT', () => stop('SIGINT'));
   });
 
+  // One reload at a time, in the order the signals came: a second SIGHUP waits for the first.
+  let reloads: Promise<void> = Promise.resolve();
   process.on('SIGHUP', () => {
-    service.reloading();
-    void (async () => {
+    reloads = reloads.then(async () => {
+      service.reloading();
       try {
         const next = await loadWithOverrides(opts);
         await agent.reload(next);
@@ -88,7 +90,7 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
         log.error({ err: msg }, `reload rejected, keeping the running configuration: ${msg}`);
       }
       service.ready(statusLine());
-    })();
+    });
   });
 
   vici.on('connect', () => {

@@ -74,7 +74,7 @@ describe('controller: failures with charon\'s reasons, per IKE_SA and per CHILD_
   });
 
   it('a wrong PSK on the peer: one attempt stream for the connection (at most 10 IKE_SA_INIT in 90 s), and the log says authentication failed', async () => {
-    // The peer's secret changes under the running tunnels, then it drops the IKE_SA.
+    // The peer's secret no longer matches ours; then the agent starts and brings the tunnels up.
     const conf = readFileSync(join(lab.right.dir, 'swanctl.conf'), 'utf8');
     const wrong = join(lab.right.dir, 'swanctl-wrong-psk.conf');
     writeFileSync(wrong, conf.replace(lab.psk, `${lab.psk}-wrong`), { mode: 0o600 });
@@ -85,6 +85,7 @@ describe('controller: failures with charon\'s reasons, per IKE_SA and per CHILD_
     const t0 = performance.now();
     const auth = await agent.waitForLog((l) => l.result === 'error' && l['failure'] === 'auth', { timeoutMs: 15_000, what: 'an initiate failure classified as auth' });
     assert.match(String(auth.msg), /initiate failed \(auth: .*AUTHENTICATION_FAILED/);
+    // A measurement window, not a wait for something: the stream's attempts over 90 s are counted.
     await new Promise((r) => setTimeout(r, Math.max(0, 90_000 - (performance.now() - t0))));
     const inits = ikeSaInitsAtPeer(lab) - initsBefore;
     const initiates = agent.actions().filter((l) => l.action === 'initiate').length;

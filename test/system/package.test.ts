@@ -258,6 +258,16 @@ describe('the Debian package under a booted systemd', () => {
     assert.ok(m && Number(m[1]) <= 2.5, text.slice(-400));
   });
 
+  it('apt-get remove, then install again: the configuration kept, the service can be enabled again', async () => {
+    await sh('DEBIAN_FRONTEND=noninteractive apt-get remove -y ipsec-keepalive');
+    assert.equal(await unit('LoadState'), 'masked', 'as debhelper does: a removed unit is masked');
+    await sh('test -f /etc/ipsec-keepalive/config.yaml');
+    await sh(`DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${DEB}`);
+    await sh('systemctl enable --now ipsec-keepalive');
+    assert.equal(await unit('ActiveState'), 'active');
+    await waitFor(allUp, { timeoutMs: 20_000, intervalMs: 250, what: 'tunnels up under the reinstalled agent' });
+  });
+
   it("apt-get purge removes the package and leaves charon's configuration and SAs as they were", async () => {
     const charonState = async () => ({
       files: await out('find /etc/strongswan.conf /etc/strongswan.d /etc/swanctl -type f | sort | xargs md5sum'),

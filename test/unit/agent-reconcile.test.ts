@@ -40,7 +40,7 @@ function ike(name: string, uniqueid: number, children: Record<string, unknown>[]
 
 const NOW = 1_000_000;
 const HOLD = 30_000;
-const POLICY: TunnelPolicy = { name: 'a', enabled: true, probed: true, graceMs: 1500, holdMs: HOLD, backoff: { baseMs: 1000, capMs: 8000 }, charonRecovers: false };
+const POLICY: TunnelPolicy = { name: 'a', enabled: true, probed: true, graceMs: 1500, holdMs: HOLD, backoff: { baseMs: 1000, capMs: 8000 }, charonRecovers: false, attemptMs: 15_000 };
 /** random() = 1: every backoff is its full step, so rows can name exact delays. */
 const FULL = () => 1;
 
@@ -162,8 +162,12 @@ const ROWS: Row[] = [
     obs: DOWN, ike: { failures: 2, nextAttemptAt: NOW - 1, failedAt: NOW - 4000 }, state: { downSince: NOW - 5000 }, action: 'initiate', status: 'down',
   },
   {
-    rule: 'IKE_SA failing, a sibling leads the attempt: follow once it is up',
-    obs: DOWN, ike: { failures: 2, nextAttemptAt: NOW - 1, failedAt: NOW - 4000, leader: 'b' }, state: { downSince: NOW - 5000 }, status: 'backoff', requeue: BUSY_RECHECK_MS,
+    rule: "IKE_SA failing, a sibling leads the attempt: follow once it is up, or look again when the leader's attempt must be over",
+    obs: DOWN, ike: { failures: 2, nextAttemptAt: NOW - 1, failedAt: NOW - 4000, leader: 'b', leaderUntil: NOW + 4000 }, state: { downSince: NOW - 5000 }, status: 'backoff', requeue: 4000,
+  },
+  {
+    rule: "IKE_SA failing, the leader's attempt is long over (it went away): take the lead",
+    obs: DOWN, ike: { failures: 2, nextAttemptAt: NOW - 1, failedAt: NOW - 4000, leader: 'b', leaderUntil: NOW - 1 }, state: { downSince: NOW - 5000 }, action: 'initiate', status: 'down',
   },
   {
     rule: "the connection's IKE_SA is up again: its stream no longer holds the CHILD_SA back",
@@ -188,9 +192,24 @@ describe('reconcile: one rule a row', () => {
     });
   }
 
+  it('a loss while charon negotiates is counted once: the damping it caused stays', () => {
+    const policy = { ...POLICY };
+    const first = reconcile({ state: rt({ repairedAt: NOW - 800, unheldRepairs: UNHELD_LIMIT - 1 }), obs: BUSY, reasons: EVENT, now: NOW, policy, random: FULL });
+    assert.deepEqual([first.state.unheldRepairs, first.state.damped, first.state.status], [UNHELD_LIMIT, true, 'connecting']);
+    const again = reconcile({ state: first.state, obs: BUSY, reasons: new Set(['retry']), now: NOW + BUSY_RECHECK_MS, policy, random: FULL });
+    assert.deepEqual([again.state.unheldRepairs, again.state.damped, again.state.nextAttemptAt], [UNHELD_LIMIT, true, first.state.nextAttemptAt]);
+    assert.deepEqual(again.notes, []);
+  });
+
+  it('the down is told before its damping', () => {
+    const t = reconcile({ state: rt({ repairedAt: NOW - 800, unheldRepairs: UNHELD_LIMIT - 1 }), obs: DOWN, reasons: EVENT, now: NOW, policy: POLICY, random: FULL });
+    assert.deepEqual(t.notes.map((n) => n.kind), ['down', 'damped']);
+  });
+
   it('the leader is recorded on the IKE stream', () => {
     const t = reconcile({ state: rt({ downSince: NOW - 5000 }), ike: { ...newIkeStream(), failures: 1, nextAttemptAt: NOW - 1, failedAt: NOW - 2000 }, obs: DOWN, reasons: EVENT, now: NOW, policy: POLICY, random: FULL });
     assert.equal(t.ike?.leader, 'a');
+    assert.equal(t.ike?.leaderUntil, NOW + POLICY.attemptMs);
   });
 });
 
@@ -226,6 +245,17 @@ describe('afterAction: one rule a row', () => {
     const next = afterAction({ state: rt(), ike: first.ike, action: INITIATE, result: failed(AUTH, NOW + 1000), reasons: EVENT, now: NOW + 1100, policy: POLICY, random: FULL });
     assert.deepEqual([next.ike?.failures, next.ike?.nextAttemptAt], [2, NOW + 1100 + 2000]);
   });
+  it("the leader's attempt is over whatever its result: a CHILD_SA-level failure or a lost VICI frees the lead", () => {
+    const led = { ...newIkeStream(), failures: 2, nextAttemptAt: NOW - 10, failedAt: NOW - 3000, leader: 'a', leaderUntil: NOW + 10_000 };
+    const child = afterAction({ state: rt(), ike: led, action: INITIATE, result: failed(TS), reasons: EVENT, now: NOW, policy: POLICY, random: FULL });
+    assert.deepEqual([child.ike?.leader, child.ike?.failures], [undefined, 2]);
+    const lost = afterAction({ state: rt(), ike: led, action: INITIATE, result: failed(AUTH), reasons: EVENT, now: NOW, policy: POLICY, random: FULL, viciLost: true });
+    assert.equal(lost.ike?.leader, undefined);
+    // Another tunnel's straggling failure leaves the leader's lead alone.
+    const other = afterAction({ state: rt(), ike: { ...led, leader: 'b' }, action: INITIATE, result: failed(AUTH, NOW - 4000), reasons: EVENT, now: NOW, policy: POLICY, random: FULL });
+    assert.equal(other.ike?.leader, 'b');
+  });
+
   it('an initiate that worked clears the IKE stream', () => {
     const a = afterAction({ state: rt(), ike: { ...newIkeStream(), failures: 3, nextAttemptAt: NOW, leader: 'a' }, action: INITIATE, result: ok(), reasons: EVENT, now: NOW, policy: POLICY, random: FULL });
     assert.deepEqual([a.ike?.failures, a.ike?.leader], [0, undefined]);
@@ -266,7 +296,9 @@ describe("charon's reason for a failed action", () => {
     [['IKE_SA ikev2-vpn[1] established between 192.0.2.1[192.0.2.1]...192.0.2.2[192.0.2.2]', 'received NO_PROPOSAL_CHOSEN notify, no CHILD_SA built'], 'failed', 'proposal', false],
     [['received TS_UNACCEPTABLE notify, no CHILD_SA built'], 'failed', 'traffic-selectors', false],
     [[], "vici initiate failed: CHILD_SA config 'ikev2-vpn-999' not found", 'config', false],
-    [[], 'vici initiate timed out after 15000 ms', 'timeout', true],
+    [[], 'vici initiate: no reply within 15000 ms', 'timeout', true],
+    [[], "vici initiate failed: CHILD_SA 'a' not established after 10000ms", 'timeout', true],
+    [['retransmit 1 of request with message ID 2', 'received DELETE for IKE_SA ikev2-vpn[3]'], 'failed', 'peer-delete', false],
     [['something else entirely'], 'vici initiate failed: establishing CHILD_SA failed', 'other', false],
   ];
   for (const [log, err, cls, ikeLevel] of CASES) {

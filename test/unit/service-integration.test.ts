@@ -3,7 +3,8 @@
 // agent: exit 0 for a good file, 78 with one line naming the field for a broken one.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { fstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stdoutIsJournal, syslogPriority, withSyslogPriority } from '../../src/agent/observability/logger.js';
@@ -34,6 +35,8 @@ describe('journald priorities', () => {
   it('prefixes only when JOURNAL_STREAM names stdout', () => {
     assert.equal(stdoutIsJournal({}), false);
     assert.equal(stdoutIsJournal({ JOURNAL_STREAM: '1:2' }), false);
+    const st = fstatSync(1);
+    assert.equal(stdoutIsJournal({ JOURNAL_STREAM: `${st.dev}:${st.ino}` }), true);
   });
 
   it('outside systemd (no NOTIFY_SOCKET) the notifier does nothing and loads nothing', () => {
@@ -43,6 +46,7 @@ describe('journald priorities', () => {
     n.status('x');
     n.stopping();
     n.close();
+    assert.deepEqual(Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes('sd-notify')), [], 'sd-notify was not loaded');
   });
 });
 

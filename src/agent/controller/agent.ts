@@ -134,10 +134,18 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.unsubscribes = [];
   }
 
-  /** SIGHUP: swap the config in place, keeping every tunnel's runtime state. */
+  /**
+   * SIGHUP: swap the config in place, keeping every tunnel's runtime state but its backoff: an
+   * operator who reloads has usually just fixed something, so whatever was backing off is tried
+   * again at once (damping stays: a repair loop is the peer's doing).
+   */
   async reload(next: AgentConfig): Promise<void> {
     this.config = next;
     this.setTunnels(next.tunnels);
+    this.ikeStreams.clear();
+    for (const v of this.tunnels.values()) {
+      if (!v.runtime.damped) v.runtime = { ...v.runtime, failures: 0, nextAttemptAt: 0 };
+    }
     await this.resync('reload');
   }
 
@@ -164,6 +172,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     for (const v of this.tunnels.values()) {
       const info = this.conns.get(v.config.child);
       if (info) v.conn = info;
+    }
+    // A leader that is gone or disabled attempts nothing: free the lead.
+    for (const [ike, stream] of this.ikeStreams) {
+      const leader = stream.leader === undefined ? undefined : this.tunnels.get(stream.leader);
+      if (stream.leader !== undefined && !leader?.config.enabled) this.ikeStreams.set(ike, { ...stream, leader: undefined, leaderUntil: undefined });
     }
     this.health.set([...this.tunnels.values()].map((v) => v.config));
   }
@@ -221,7 +234,9 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.log.info({ msg }, 'charon is shutting down; ignoring its down events');
       if (this.charonStoppingTimer) clearTimeout(this.charonStoppingTimer);
       this.charonStoppingTimer = setTimeout(() => {
+        // The socket stayed up after all: look at every tunnel skipped meanwhile.
         this.charonStopping = false;
+        for (const name of this.tunnels.keys()) this.queue.add(name, 'resync');
       }, CHARON_SHUTDOWN_WINDOW_MS);
       this.charonStoppingTimer.unref();
     }
@@ -311,6 +326,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       holdMs: v.config.repairHoldMs,
       backoff: { baseMs: v.config.backoffBaseMs, capMs: v.config.backoffCapMs },
       charonRecovers: this.charonRecovers(v),
+      attemptMs: v.config.initiateTimeoutMs + INITIATE_MARGIN_MS,
     };
   }
 
@@ -354,7 +370,6 @@ export class Agent extends EventEmitter<AgentEvents> {
       done('error');
       return;
     }
-    this.queue.forgetFailures(item.name);
     v.obs = obs;
     const ikeName = tunnelIke(v.config, v.conn);
     const policy = this.policyOf(v);
@@ -365,6 +380,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.log.debug({ tunnel: item.name, status: t.state.status, decision: t.action?.kind ?? 'none', why: t.why, reasons, up: obs.up.length, busy: obs.busyWhy ?? false }, 'reconcile');
     if (t.requeueAfterMs !== undefined) this.queue.addAfter(item.name, t.requeueAfterMs, 'retry');
     if (!t.action) {
+      this.queue.forgetFailures(item.name);
       done(t.requeueAfterMs !== undefined ? 'requeue' : 'ok');
       return;
     }
@@ -375,6 +391,8 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.tell(v, a.notes);
     if (a.verify) this.health.verify(item.name, 0);
     if (a.requeueAfterMs !== undefined) this.queue.addAfter(item.name, a.requeueAfterMs, a.requeueAfterMs === 0 && result.ok ? 'verify' : 'retry');
+    // A reconcile that ran to its end: unexpected failures start from the base again.
+    this.queue.forgetFailures(item.name);
     done(result.ok ? 'ok' : 'error');
   }
 
@@ -451,7 +469,9 @@ export class Agent extends EventEmitter<AgentEvents> {
         return { ok: true, startedAt, ms };
       }
       const error = errMessage(err);
-      const failure = classifyFailure(err instanceof ViciError ? err.charonLog : [], error);
+      // charon's log for the command travels on the VICI error, also when a message wraps it.
+      const vici = err instanceof ViciError ? err : err instanceof Error && err.cause instanceof ViciError ? err.cause : undefined;
+      const failure = classifyFailure(vici?.charonLog ?? [], error);
       this.log.warn(
         { tunnel: name, action: kind, reason, result: 'error', ms: Math.round(ms), err: error, failure: failure.class, charon: failure.detail, why: action.why },
         `tunnel ${name}: ${kind} failed (${failure.class}: ${failure.detail})`,
@@ -489,8 +509,7 @@ export class Agent extends EventEmitter<AgentEvents> {
           // The peer did not answer our DELETE: the IKE_SA itself is dead (the peer lost its state, or
           // the path is cut). A CHILD_SA on it can never come up: the next reconcile restarts the IKE_SA.
           this.log.info({ tunnel: name }, `tunnel ${name}: escalating to an IKE_SA restart at once`);
-          const r = report('restart-child', new Error(`CHILD_SA delete not answered (${errMessage(err)}); restarting the IKE_SA`, { cause: err }));
-          return r.ok ? r : { ...r, unansweredDelete: true };
+          return report('restart-child', new Error(`CHILD_SA delete not answered (${errMessage(err)}); restarting the IKE_SA`, { cause: err }));
         }
         try {
           await initiate();
@@ -536,5 +555,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
 /** How long a stale IKE_SA's DELETE is waited for before the new one is initiated. */
 const IKE_RESTART_TERMINATE_MS = 500;
+/** Beyond its own timeout, how long an initiate may take (the VICI client's margin) before its IKE attempt counts as over. */
+const INITIATE_MARGIN_MS = 5000;
 
 export type { TunnelRuntime };

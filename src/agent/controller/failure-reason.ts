@@ -28,9 +28,10 @@ const RULES: readonly Rule[] = [
   { class: 'auth', re: /AUTHENTICATION_FAILED|authentication of .* failed|no shared key found|MAC verification failed|tried \d+ shared keys? for/i, ike: true },
   { class: 'traffic-selectors', re: /TS_UNACCEPTABLE|traffic selectors? .*unacceptable|no acceptable traffic selectors/i, ike: false },
   { class: 'proposal', re: /NO_PROPOSAL_CHOSEN|no acceptable proposal|no matching proposal|proposal mismatch/i, ike: 'unless-established' },
-  { class: 'timeout', re: /giving up after \d+ retransmits|peer not responding|retransmit \d+ of request|timed out|initiate timeout|unable to resolve|no route to host|network is unreachable/i, ike: true },
-  { class: 'peer-delete', re: /received DELETE|deleted by peer|received (NO_ADDITIONAL_SAS|INVALID_SYNTAX)/i, ike: false },
-  { class: 'config', re: /config '.*' not found|no config named|not found$|CHILD_SA config .* not found|no matching config/i, ike: false },
+  { class: 'config', re: /config '.*' not found|no config named|no matching config/i, ike: false },
+  { class: 'peer-delete', re: /received DELETE|deleted by peer/i, ike: false },
+  // charon gave up (its retransmits, or the initiate's own timeout), or the client heard no reply.
+  { class: 'timeout', re: /giving up after \d+ retransmits|peer not responding|not established after \d+ ?ms|no reply within|unable to resolve|no route to host|network is unreachable/i, ike: true },
 ];
 
 const ESTABLISHED = /IKE_SA .* established between/;

@@ -86,6 +86,8 @@ export interface IkeStream {
   reason?: FailureReason;
   /** The one tunnel that attempts the IKE_SA while it keeps failing; its siblings follow once it is up. */
   leader?: string;
+  /** Until then the leader's attempt may still be running; after it, another sibling may take over. */
+  leaderUntil?: number;
 }
 
 export function newIkeStream(): IkeStream {
@@ -102,6 +104,8 @@ export interface TunnelPolicy {
   backoff: BackoffPolicy;
   /** charon's own close_action/dpd_action restores this CHILD_SA after a peer delete. */
   charonRecovers: boolean;
+  /** The longest an initiate can take (its timeout and the client's margin): a leader's lease. */
+  attemptMs: number;
 }
 
 export type Action =
@@ -174,10 +178,12 @@ export function reconcile(i: ReconcileInput): Transition {
   if (!policy.enabled) return done('disabled', 'tunnel disabled in config');
 
   const installed = obs.up.length > 0;
-  // The tunnel was up as far as the agent knew, and is gone. If the agent's own repair brought that
-  // CHILD_SA less than the hold time ago, the repair did not hold; enough of those in a row (a repair
-  // loop) and repairs are damped. Losses from charon's restart count for nothing.
-  if (!installed && (s.repairedAt !== undefined || s.downSince === undefined)) {
+  // The tunnel was up as far as the agent knew, and is gone (counted once: while charon negotiates the
+  // episode has not started yet, busySince marks it). If the agent's own repair brought that CHILD_SA
+  // less than the hold time ago, the repair did not hold; enough of those in a row (a repair loop) and
+  // repairs are damped. Losses from charon's restart count for nothing.
+  let damping: Note | undefined;
+  if (!installed && (s.repairedAt !== undefined || (s.downSince === undefined && s.busySince === undefined))) {
     if (!afterCharonRestart(reasons)) {
       const unheld = s.repairedAt !== undefined && now - s.repairedAt < policy.holdMs;
       s.unheldRepairs = unheld ? s.unheldRepairs + 1 : 0;
@@ -185,7 +191,7 @@ export function reconcile(i: ReconcileInput): Transition {
         const delayMs = backoffDelay(s.unheldRepairs - UNHELD_LIMIT + 1, policy.backoff, i.random);
         s.nextAttemptAt = Math.max(s.nextAttemptAt, now + delayMs);
         s.damped = true;
-        notes.push({ kind: 'damped', unheld: s.unheldRepairs, delayMs });
+        damping = { kind: 'damped', unheld: s.unheldRepairs, delayMs };
       } else if (!unheld && s.damped) {
         s.damped = false;
         s.nextAttemptAt = 0;
@@ -200,6 +206,8 @@ export function reconcile(i: ReconcileInput): Transition {
   }
 
   episode(s, obs, reasons, now, policy, notes);
+  // After the down: whoever listens hears of the outage before of its damping.
+  if (damping) notes.push(damping);
 
   const dup = pickDuplicates(obs.installed);
   if (dup) {
@@ -218,9 +226,12 @@ export function reconcile(i: ReconcileInput): Transition {
     if (ike && ike.failures > 0 && !obs.ikeEstablished) {
       const why = `IKE_SA failing${ike.reason ? ` (${ike.reason.class})` : ''}`;
       if (now < ike.nextAttemptAt) return done('backoff', `${why}, backing off`, ike.nextAttemptAt - now);
-      // One sibling attempts the IKE_SA; the others follow on it once it is up (its up event requeues them).
-      if (ike.leader !== undefined && ike.leader !== policy.name) return done('backoff', `${why}, ${ike.leader} attempts it`, BUSY_RECHECK_MS);
-      return act(done('down', 'no CHILD_SA installed'), { kind: 'initiate', why: `no CHILD_SA installed; ${why}` }, { ...ike, leader: policy.name });
+      // One sibling attempts the IKE_SA; the others follow on it once it is up (its up event requeues
+      // them), or look again when the leader's attempt must be over.
+      if (ike.leader !== undefined && ike.leader !== policy.name && now < (ike.leaderUntil ?? 0)) {
+        return done('backoff', `${why}, ${ike.leader} attempts it`, (ike.leaderUntil ?? now) - now);
+      }
+      return act(done('down', 'no CHILD_SA installed'), { kind: 'initiate', why: `no CHILD_SA installed; ${why}` }, { ...ike, leader: policy.name, leaderUntil: now + policy.attemptMs });
     }
     return act(done('down', 'no CHILD_SA installed'), { kind: 'initiate', why: 'no CHILD_SA installed' });
   }
@@ -288,10 +299,7 @@ function episode(s: TunnelRuntime, obs: TunnelObservation, reasons: ReadonlySet<
   }
 }
 
-export type ActionResult =
-  | { ok: true; startedAt: number; ms: number }
-  /** `unansweredDelete`: restart-child's DELETE got no answer (the IKE_SA is dead). */
-  | { ok: false; startedAt: number; ms: number; error: string; reason: FailureReason; unansweredDelete?: boolean };
+export type ActionResult = { ok: true; startedAt: number; ms: number } | { ok: false; startedAt: number; ms: number; error: string; reason: FailureReason };
 
 export interface AfterActionInput {
   state: TunnelRuntime;
@@ -347,10 +355,12 @@ export function afterAction(i: AfterActionInput): AfterAction {
 
   switch (action.kind) {
     case 'initiate': {
+      // Whatever happened, this tunnel's attempt is over: if it led the IKE stream, the lead is free.
+      if (ike && ike.leader === policy.name) ike = { ...ike, leader: undefined, leaderUntil: undefined };
       if (result.ok) {
         // A repair of an outage; bringing tunnels up after charon's (re)start or a reload is not one.
         if (!afterCharonRestart(i.reasons) && !i.reasons.has('reload')) s.repairedAt = now;
-        if (ike) ike = { ...ike, failures: 0, nextAttemptAt: 0, leader: undefined };
+        if (ike) ike = { ...ike, failures: 0, nextAttemptAt: 0 };
         return out(0, true);
       }
       if (i.viciLost) return out(undefined, false);
@@ -363,7 +373,6 @@ export function afterAction(i: AfterActionInput): AfterAction {
           ike.reason = result.reason;
           notes.push({ kind: 'backoff', failures: ike.failures, delayMs: ike.nextAttemptAt - now, shared: true, reason: result.reason });
         }
-        ike.leader = undefined;
         return out(ike.nextAttemptAt - now, false);
       }
       return out(backOff(), false);
