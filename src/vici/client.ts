@@ -19,19 +19,13 @@
 //   delivered like any other: nothing in them says "shutdown" (the agent debounces).
 import { EventEmitter } from 'eventemitter3';
 import { backoffDelay, type BackoffPolicy } from '../retry.js';
-import { PacketType } from './constants.js';
 import { Connection } from './connection.js';
 import { DeliveryQueue, type Delivery } from './delivery.js';
-import {
-  ViciCommandError,
-  ViciConnectionError,
-  ViciError,
-  ViciTimeoutError,
-  ViciUnknownCommandError,
-  ViciUnknownEventError,
-} from './errors.js';
+import { ViciConnectionError, ViciError, ViciTimeoutError, ViciUnknownEventError } from './errors.js';
+import { commandOn, registerOn, validateEventName, withDeadline } from './exchange.js';
 import { asString, asStrings, decodeMessage, decodeMessagePlain, type PlainSection, type ViciSection } from './message.js';
-import { encodeCommand, encodeRegister, encodeUnregister, packetTypeName } from './packet.js';
+import type { CallOptions, ClientEvents, CommandInfo, EventHandler, Unsubscribe, ViciClientOptions, ViciLogger } from './options.js';
+import { encodeCommand } from './packet.js';
 import {
   alertFrom,
   childRekeyFrom,
@@ -58,54 +52,7 @@ import {
 } from './types.js';
 import { DEFAULT_URI, parseViciUri, type ViciTarget } from './uri.js';
 
-export interface ViciLogger {
-  debug(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
-
-export interface ViciClientOptions {
-  /** Default 'unix:///var/run/charon.vici'; also any 'unix:///path', a bare absolute path, and 'tcp://host:port'. */
-  uri?: string;
-  /** Default 30000; per-call override via `opts.timeoutMs`. */
-  commandTimeoutMs?: number;
-  /** Default 5000: the socket connect plus re-registering subscriptions. */
-  connectTimeoutMs?: number;
-  /** Default { baseMs: 100, capMs: 5000 }, exponential with jitter. false: no reconnect after a loss. */
-  reconnect?: false | { baseMs?: number; capMs?: number };
-  /** Default 4: blocking initiate/terminate calls beyond this many wait their turn (strongSwan #2776). */
-  maxConcurrentInitiates?: number;
-  /** Default 10000: subscribed events held for slow handlers before the oldest are dropped (then 'resync'). */
-  eventQueueLimit?: number;
-  /** pino-compatible. Commands are logged by name, duration and result; message contents never are. */
-  logger?: ViciLogger;
-}
-
-export interface CommandInfo {
-  name: string;
-  ms: number;
-  result: 'ok' | 'error' | 'timeout';
-}
-
-export type ClientEvents = {
-  /** Every successful (re)connect, after subscriptions are registered again. */
-  connect: [];
-  /** The socket was lost, or a connect attempt failed while (re)connecting. */
-  disconnect: [err: Error];
-  /** After a reconnect, or after subscribed events were dropped: events may have been missed, re-read state. */
-  resync: [];
-  /** Every subscribed event, raw, in arrival order. */
-  event: [name: string, msg: ViciSection];
-  /** Every command (streamed ones included) once it completed: for metrics. `ms` counts from the call. */
-  command: [info: CommandInfo];
-};
-
-/** May return a promise: it is awaited before the next event is delivered (backpressure without blocking replies). */
-export type EventHandler = (msg: ViciSection) => void;
-export type Unsubscribe = () => Promise<void>;
-
-export interface CallOptions {
-  timeoutMs?: number;
-}
+export type { CallOptions, ClientEvents, CommandInfo, EventHandler, Unsubscribe, ViciClientOptions, ViciLogger } from './options.js';
 
 /** Commands that block a charon worker until the SA is up or down: they run on pool connections. */
 const BLOCKING = new Set(['initiate', 'terminate']);
@@ -124,11 +71,6 @@ interface Job<T> {
 }
 
 type State = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
-
-/** Throws the ViciEncodeError that registering would, before anything is queued. */
-function validateEventName(name: string): void {
-  encodeRegister(name);
-}
 
 function isSecret(cmd: string): boolean {
   return SECRET.has(cmd);
@@ -301,7 +243,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
       if (abort.signal.aborted) throw new ViciConnectionError(this.uri, 'connect aborted');
       this.pendingConn = conn;
       // Subscriptions first: 'connect' promises the user that events flow.
-      await this.withDeadline(conn, 'register', this.connectTimeoutMs, async (c) => {
+      await withDeadline(conn, 'register', this.connectTimeoutMs, async (c) => {
         // Until none is missing: subscribe() may add events while this runs.
         const unknown = new Set<string>();
         for (;;) {
@@ -416,7 +358,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
           const job = this.queue.shift()!;
           const conn = this.main;
           try {
-            job.resolve(await this.withDeadline(conn, job.what, job.timeoutMs, job.run));
+            job.resolve(await withDeadline(conn, job.what, job.timeoutMs, job.run));
           } catch (err) {
             job.reject(err as Error);
           }
@@ -425,16 +367,6 @@ export class ViciClient extends EventEmitter<ClientEvents> {
         this.pumping = false;
       }
     })();
-  }
-
-  /** Runs `fn` on `conn`; past the deadline the connection is destroyed (see the top of this file). */
-  private async withDeadline<T>(conn: Connection, what: string, timeoutMs: number, fn: (c: Connection) => Promise<T>): Promise<T> {
-    const timer = setTimeout(() => conn.destroy(new ViciTimeoutError(what, timeoutMs)), timeoutMs);
-    try {
-      return await fn(conn);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -470,14 +402,14 @@ export class ViciClient extends EventEmitter<ClientEvents> {
         if (this.state === 'closed') conn.destroy(new ViciConnectionError(this.uri, 'client closed'));
         // Why a command failed is in charon's log for it, not in its errmsg: hear it (charons
         // before control-log existed answer EVENT_UNKNOWN, and commands still work without it).
-        await this.withDeadline(conn, 'register control-log', this.connectTimeoutMs, (c) => registerOn(c, 'control-log', true)).catch((err: unknown) => {
+        await withDeadline(conn, 'register control-log', this.connectTimeoutMs, (c) => registerOn(c, 'control-log', true)).catch((err: unknown) => {
           if (!(err instanceof ViciUnknownEventError)) throw err;
         });
       }
       const log: string[] = [];
       this.controlLogs.set(conn, log);
       try {
-        return await this.withDeadline(conn, what, timeoutMs, fn);
+        return await withDeadline(conn, what, timeoutMs, fn);
       } catch (err) {
         if (err instanceof ViciError) err.charonLog = log;
         throw err;
@@ -874,30 +806,4 @@ function blockingTimeout(cmd: string, t: number | undefined): number {
   if (v === 0) throw new RangeError(`${cmd}: timeoutMs 0 would make charon wait forever; use a positive value, or -1 not to wait`);
   if (!Number.isInteger(v) || v < -1) throw new RangeError(`${cmd}: timeoutMs must be a positive integer or -1, not ${v}`);
   return v;
-}
-
-/** One command exchange on `conn`. */
-async function commandOn(conn: Connection, cmd: string, frame: Buffer): Promise<ViciSection> {
-  const pkt = await conn.exchange(frame);
-  if (pkt.type === PacketType.CMD_UNKNOWN) throw new ViciUnknownCommandError(cmd);
-  if (pkt.type !== PacketType.CMD_RESPONSE) throw outOfStep(conn, `${packetTypeName(pkt.type)} in reply to command '${cmd}'`);
-  const msg = decodeMessage(pkt.payload, pkt.payloadOffset);
-  const success = msg.success;
-  if (success !== undefined && asString(success) !== 'yes') throw new ViciCommandError(cmd, asString(msg.errmsg) ?? '', msg);
-  return msg;
-}
-
-/** EVENT_REGISTER (or EVENT_UNREGISTER) on `conn`. */
-async function registerOn(conn: Connection, event: string, register: boolean): Promise<void> {
-  const pkt = await conn.exchange(register ? encodeRegister(event) : encodeUnregister(event));
-  if (pkt.type === PacketType.EVENT_CONFIRM) return;
-  if (pkt.type === PacketType.EVENT_UNKNOWN) throw new ViciUnknownEventError(event);
-  throw outOfStep(conn, `${packetTypeName(pkt.type)} in reply to ${register ? 'registering' : 'unregistering'} '${event}'`);
-}
-
-/** A reply of the wrong kind: the server and we disagree on the exchange, so the connection goes. */
-function outOfStep(conn: Connection, detail: string): ViciError {
-  const err = new ViciConnectionError(conn.target.uri, `protocol error: ${detail}`);
-  conn.destroy(err);
-  return err;
 }
