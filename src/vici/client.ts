@@ -21,11 +21,12 @@ import { EventEmitter } from 'eventemitter3';
 import { backoffDelay, type BackoffPolicy } from '../retry.js';
 import { Connection } from './connection.js';
 import { DeliveryQueue, type Delivery } from './delivery.js';
-import { ViciConnectionError, ViciError, ViciTimeoutError, ViciUnknownEventError } from './errors.js';
+import { ViciConnectionError, ViciTimeoutError, ViciUnknownEventError } from './errors.js';
 import { commandOn, registerOn, validateEventName, withDeadline } from './exchange.js';
-import { asString, asStrings, decodeMessage, decodeMessagePlain, type PlainSection, type ViciSection } from './message.js';
+import { asStrings, decodeMessage, decodeMessagePlain, type PlainSection, type ViciSection } from './message.js';
 import type { CallOptions, ClientEvents, CommandInfo, EventHandler, Unsubscribe, ViciClientOptions, ViciLogger } from './options.js';
 import { encodeCommand } from './packet.js';
+import { BlockingPool } from './pool.js';
 import {
   alertFrom,
   childRekeyFrom,
@@ -60,7 +61,6 @@ const BLOCKING = new Set(['initiate', 'terminate']);
 const SECRET = new Set(['load-shared', 'load-key', 'load-token', 'unload-shared']);
 /** Margin over a blocking command's own VICI timeout before the client gives up on charon. */
 const BLOCKING_MARGIN_MS = 5000;
-const POOL_IDLE_MS = 30_000;
 
 interface Job<T> {
   what: string;
@@ -81,7 +81,6 @@ export class ViciClient extends EventEmitter<ClientEvents> {
   private commandTimeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly backoff: BackoffPolicy | false;
-  private maxBlocking: number;
   private readonly log: ViciLogger | undefined;
 
   private state: State = 'idle';
@@ -104,15 +103,9 @@ export class ViciClient extends EventEmitter<ClientEvents> {
   private readonly subs = new Map<string, Set<EventHandler>>();
   /** Events registered on the current main connection. */
   private readonly registered = new Set<string>();
-  /** Pool connection -> charon's control-log lines for the command it runs now. */
-  private readonly controlLogs = new Map<Connection, string[]>();
   private readonly pendingRegistration = new Map<string, Promise<void>>();
   private readonly deliveries: DeliveryQueue;
-
-  private readonly idlePool: { conn: Connection; timer: NodeJS.Timeout }[] = [];
-  private readonly poolConns = new Set<Connection>();
-  private poolInUse = 0;
-  private readonly poolWaiters: (() => void)[] = [];
+  private readonly pool: BlockingPool;
 
   constructor(opts: ViciClientOptions = {}) {
     super();
@@ -120,8 +113,8 @@ export class ViciClient extends EventEmitter<ClientEvents> {
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 30_000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
     this.backoff = opts.reconnect === false ? false : { baseMs: opts.reconnect?.baseMs ?? 100, capMs: opts.reconnect?.capMs ?? 5000 };
-    this.maxBlocking = Math.max(1, opts.maxConcurrentInitiates ?? 4);
     this.log = opts.logger;
+    this.pool = new BlockingPool(this.target, this.connectTimeoutMs, opts.maxConcurrentInitiates ?? 4, () => this.admissionError());
     this.deliveries = new DeliveryQueue(
       opts.eventQueueLimit ?? 10_000,
       (d) => this.deliver(d),
@@ -192,9 +185,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
   /** A reload's new limits, taken at once (a new socket needs a new client). */
   setLimits(o: { commandTimeoutMs: number; maxConcurrentInitiates: number }): void {
     this.commandTimeoutMs = o.commandTimeoutMs;
-    this.maxBlocking = Math.max(1, o.maxConcurrentInitiates);
-    // A higher limit lets waiting blocking commands go now.
-    for (let free = this.maxBlocking - this.poolInUse; free > 0 && this.poolWaiters.length > 0; free--) this.poolWaiters.shift()!();
+    this.pool.setLimit(o.maxConcurrentInitiates);
   }
 
   /** Stops reconnecting, fails whatever is queued or in flight, closes every socket. */
@@ -208,14 +199,13 @@ export class ViciClient extends EventEmitter<ClientEvents> {
     for (const w of this.waiters.splice(0)) w.reject(err);
     this.failQueue(err);
     this.deliveries.stop();
-    const conns = [...this.poolConns];
+    const conns: Connection[] = [];
     if (this.main) conns.push(this.main);
     if (this.pendingConn) conns.push(this.pendingConn);
-    for (const p of this.idlePool.splice(0)) clearTimeout(p.timer);
+    const pooled = this.pool.close(err);
     for (const c of conns) c.destroy(err);
     this.main = undefined;
-    for (const w of this.poolWaiters.splice(0)) w();
-    await Promise.all(conns.map((c) => c.whenClosed()));
+    await Promise.all([pooled, ...conns.map((c) => c.whenClosed())]);
   }
 
   private stopConnecting(): void {
@@ -370,64 +360,6 @@ export class ViciClient extends EventEmitter<ClientEvents> {
   }
 
   // -------------------------------------------------------------------------------------------------------
-  // The pool for blocking commands
-
-  private async pooled<T>(what: string, timeoutMs: number, fn: (c: Connection) => Promise<T>): Promise<T> {
-    const refused = this.admissionError();
-    if (refused) throw refused;
-    if (this.poolInUse >= this.maxBlocking) {
-      await new Promise<void>((resolve) => this.poolWaiters.push(resolve));
-      if (this.state === 'closed') throw new ViciConnectionError(this.uri, 'client closed');
-    }
-    this.poolInUse++;
-    try {
-      let conn: Connection;
-      const idle = this.idlePool.pop();
-      if (idle) {
-        clearTimeout(idle.timer);
-        conn = idle.conn;
-      } else {
-        conn = await Connection.open(this.target, this.connectTimeoutMs, {
-          // control-log goes only to the connection running the command: all of it belongs to this one.
-          onEvent: (name, payload, off) => {
-            if (name === 'control-log') this.controlLogs.get(conn)?.push(asString(decodeMessage(payload, off).msg) ?? '');
-          },
-          onClose: () => {
-            this.poolConns.delete(conn);
-            const k = this.idlePool.findIndex((p) => p.conn === conn);
-            if (k >= 0) clearTimeout(this.idlePool.splice(k, 1)[0]!.timer);
-          },
-        });
-        this.poolConns.add(conn);
-        if (this.state === 'closed') conn.destroy(new ViciConnectionError(this.uri, 'client closed'));
-        // Why a command failed is in charon's log for it, not in its errmsg: hear it (charons
-        // before control-log existed answer EVENT_UNKNOWN, and commands still work without it).
-        await withDeadline(conn, 'register control-log', this.connectTimeoutMs, (c) => registerOn(c, 'control-log', true)).catch((err: unknown) => {
-          if (!(err instanceof ViciUnknownEventError)) throw err;
-        });
-      }
-      const log: string[] = [];
-      this.controlLogs.set(conn, log);
-      try {
-        return await withDeadline(conn, what, timeoutMs, fn);
-      } catch (err) {
-        if (err instanceof ViciError) err.charonLog = log;
-        throw err;
-      } finally {
-        this.controlLogs.delete(conn);
-        if (!conn.closed && this.state !== 'closed') {
-          const timer = setTimeout(() => conn.destroy(new ViciConnectionError(this.uri, 'idle pool connection closed')), POOL_IDLE_MS);
-          timer.unref();
-          this.idlePool.push({ conn, timer });
-        }
-      }
-    } finally {
-      this.poolInUse--;
-      this.poolWaiters.shift()?.();
-    }
-  }
-
-  // -------------------------------------------------------------------------------------------------------
   // Raw API
 
   /** Sends a command and returns charon's answer. `success = no` rejects with ViciCommandError. */
@@ -436,7 +368,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
       const frame = encodeCommand(cmd, msg);
       const timeoutMs = opts.timeoutMs ?? this.commandTimeoutMs;
       const run = (c: Connection) => commandOn(c, cmd, frame);
-      return BLOCKING.has(cmd) ? this.pooled(cmd, timeoutMs, run) : this.enqueue(cmd, timeoutMs, run);
+      return BLOCKING.has(cmd) ? this.pool.run(cmd, timeoutMs, run) : this.enqueue(cmd, timeoutMs, run);
     });
   }
 
