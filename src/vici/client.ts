@@ -101,8 +101,6 @@ export class ViciClient extends EventEmitter<ClientEvents> {
 
   /** event name -> handlers; the keys are what gets registered on every (re)connect. */
   private readonly subs = new Map<string, Set<EventHandler>>();
-  /** Events registered on the current main connection. */
-  private readonly registered = new Set<string>();
   private readonly pendingRegistration = new Map<string, Promise<void>>();
   private readonly deliveries: DeliveryQueue;
   private readonly pool: BlockingPool;
@@ -237,11 +235,11 @@ export class ViciClient extends EventEmitter<ClientEvents> {
         // Until none is missing: subscribe() may add events while this runs.
         const unknown = new Set<string>();
         for (;;) {
-          const event = [...this.subs.keys()].find((e) => !this.registered.has(e) && !unknown.has(e));
+          const event = [...this.subs.keys()].find((e) => !c.subscribed.has(e) && !unknown.has(e));
           if (event === undefined) break;
           try {
             await registerOn(c, event, true);
-            this.registered.add(event);
+            c.subscribed.add(event);
           } catch (err) {
             if (!(err instanceof ViciUnknownEventError)) throw err;
             unknown.add(event);
@@ -252,7 +250,6 @@ export class ViciClient extends EventEmitter<ClientEvents> {
       if (abort.signal.aborted || conn.closed) throw new ViciConnectionError(this.uri, 'connect aborted');
     } catch (err) {
       this.pendingConn = undefined;
-      this.registered.clear();
       conn?.destroy(err as Error);
       if ((this.state as State) === 'closed' || (abort.signal.aborted && (this.state as State) === 'idle')) return;
       this.onConnectFailed(err as Error);
@@ -299,7 +296,6 @@ export class ViciClient extends EventEmitter<ClientEvents> {
   private onMainClosed(conn: Connection, err: Error): void {
     if (this.main !== conn) return; // a connection that never became main: attemptConnect handles it
     this.main = undefined;
-    this.registered.clear();
     if (this.state === 'closed') return;
     const timedOut = err instanceof ViciTimeoutError;
     this.log?.warn({ socket: this.uri, err: err.message }, timedOut ? 'vici: command timed out; reconnecting' : 'vici: connection lost');
@@ -451,7 +447,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
       return this.enqueue(`${cmd}`, opts.timeoutMs ?? this.commandTimeoutMs, async (conn) => {
         // Registered already by a subscription or an earlier stream: registering twice would make charon send
         // each event twice. Outside a stream, such events go to the subscribers (or nowhere).
-        if (!this.registered.has(event) && !conn.streamEvents.has(event)) {
+        if (!conn.subscribed.has(event) && !conn.streamEvents.has(event)) {
           await registerOn(conn, event, true);
           conn.streamEvents.add(event);
         }
@@ -513,9 +509,9 @@ export class ViciClient extends EventEmitter<ClientEvents> {
           return unsubscribe; // registered on the next connect
         }
         const p = this.enqueue(`register ${event}`, this.commandTimeoutMs, async (conn) => {
-          if (this.registered.has(event) || !this.subs.has(event)) return;
+          if (conn.subscribed.has(event) || !this.subs.has(event)) return;
           if (!conn.streamEvents.has(event)) await registerOn(conn, event, true);
-          this.registered.add(event);
+          conn.subscribed.add(event);
         });
         this.pendingRegistration.set(event, p);
         try {
@@ -544,10 +540,11 @@ export class ViciClient extends EventEmitter<ClientEvents> {
       const set = this.subs.get(event);
       if (!set?.delete(handler) || set.size > 0) return;
       this.subs.delete(event);
-      if (!this.registered.has(event) || this.admissionError()) return;
+      // Registered on the main connection, or on the one being set up to replace it after a timeout.
+      if (!(this.main ?? this.pendingConn)?.subscribed.has(event) || this.admissionError()) return;
       await this.enqueue(`unregister ${event}`, this.commandTimeoutMs, async (conn) => {
-        if (this.subs.has(event) || !this.registered.has(event)) return; // subscribed again meanwhile
-        this.registered.delete(event);
+        if (this.subs.has(event) || !conn.subscribed.has(event)) return; // subscribed again meanwhile
+        conn.subscribed.delete(event);
         if (conn.streamEvents.has(event)) return; // a stream of this connection still needs it
         await registerOn(conn, event, false).catch((err: Error) => {
           if (!(err instanceof ViciUnknownEventError)) throw err;
