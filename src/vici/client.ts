@@ -27,6 +27,7 @@ import { asStrings, decodeMessage, decodeMessagePlain, type PlainSection, type V
 import type { CallOptions, ClientEvents, CommandInfo, EventHandler, Unsubscribe, ViciClientOptions, ViciLogger } from './options.js';
 import { encodeCommand } from './packet.js';
 import { BlockingPool } from './pool.js';
+import { streamIterator, streamOn, type StreamPush } from './stream.js';
 import {
   alertFrom,
   childRekeyFrom,
@@ -377,87 +378,16 @@ export class ViciClient extends EventEmitter<ClientEvents> {
    */
   stream(cmd: string, event: string, msg: Record<string, unknown> = {}, opts: CallOptions = {}): AsyncIterable<ViciSection> {
     return {
-      [Symbol.asyncIterator]: () => this.openStream(cmd, event, msg, opts),
+      [Symbol.asyncIterator]: () => streamIterator((push) => this.streamCollect(cmd, event, msg, opts, push)),
     };
   }
 
-  private openStream(cmd: string, event: string, msg: Record<string, unknown>, opts: CallOptions): AsyncIterator<ViciSection> {
-    const buffered: { payload: Buffer; off: number }[] = [];
-    let wake: (() => void) | undefined;
-    let finished = false;
-    let failure: Error | undefined;
-    let cancelled = false;
-    const done = this.streamCollect(cmd, event, msg, opts, (payload, off) => {
-      if (cancelled) return;
-      buffered.push({ payload, off });
-      wake?.();
-    });
-    done.then(
-      () => {
-        finished = true;
-        wake?.();
-      },
-      (err: Error) => {
-        finished = true;
-        failure = err;
-        wake?.();
-      },
-    );
-    return {
-      next: async (): Promise<IteratorResult<ViciSection>> => {
-        for (;;) {
-          if (cancelled) return { done: true, value: undefined };
-          const item = buffered.shift();
-          if (item) {
-            try {
-              return { done: false, value: decodeMessage(item.payload, item.off) };
-            } catch (err) {
-              cancelled = true;
-              throw err;
-            }
-          }
-          if (finished) {
-            cancelled = true;
-            if (failure) throw failure;
-            return { done: true, value: undefined };
-          }
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
-        }
-      },
-      return: async (): Promise<IteratorResult<ViciSection>> => {
-        cancelled = true;
-        buffered.length = 0;
-        return { done: true, value: undefined };
-      },
-    };
-  }
-
-  /** The streamed exchange itself: `onEvent` gets each stream event's raw payload. */
-  private streamCollect(
-    cmd: string,
-    event: string,
-    msg: Record<string, unknown>,
-    opts: CallOptions,
-    onEvent: (payload: Buffer, off: number) => void,
-  ): Promise<ViciSection> {
+  /** The streamed exchange, queued on the main connection: `push` gets each stream event's raw payload. */
+  private streamCollect(cmd: string, event: string, msg: Record<string, unknown>, opts: CallOptions, push: StreamPush): Promise<ViciSection> {
     return this.timed(cmd, () => {
       const frame = encodeCommand(cmd, msg);
       validateEventName(event);
-      return this.enqueue(`${cmd}`, opts.timeoutMs ?? this.commandTimeoutMs, async (conn) => {
-        // Registered already by a subscription or an earlier stream: registering twice would make charon send
-        // each event twice. Outside a stream, such events go to the subscribers (or nowhere).
-        if (!conn.subscribed.has(event) && !conn.streamEvents.has(event)) {
-          await registerOn(conn, event, true);
-          conn.streamEvents.add(event);
-        }
-        conn.stream = { event, push: onEvent };
-        try {
-          return await commandOn(conn, cmd, frame);
-        } finally {
-          conn.stream = undefined;
-        }
-      });
+      return this.enqueue(cmd, opts.timeoutMs ?? this.commandTimeoutMs, (conn) => streamOn(conn, cmd, frame, event, push));
     });
   }
 
