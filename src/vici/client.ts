@@ -1,32 +1,26 @@
-// The VICI client: one main connection for queries, streams and subscriptions, plus a small pool of
-// connections for the blocking commands (initiate, terminate), all behind one API.
+// ViciClient: the typed face of the VICI client, composed of the layers that do the work:
 //
-// Rules that follow from the protocol (strongSwan's vici README, vici_socket.c):
-// - No sequence numbers: one command at a time per connection, FIFO. Replies are matched by position.
-// - A command that times out has lost its position: a reply arriving later would be taken for the next
-//   command's. So on timeout the connection it was sent on is destroyed. On the main connection the client
-//   reconnects at once (no backoff: charon is most likely fine) and the commands still queued behind the one
-//   that timed out run on the new connection; on a pool connection the next blocking command opens a fresh one.
-// - A blocking initiate/terminate holds a charon worker thread and the connection for as long as it runs:
-//   on the main connection it would stall every list-sas and subscription behind it, and many at once can
-//   wedge charon (strongSwan issue #2776). They run on pool connections, at most `maxConcurrentInitiates`
-//   at a time; calls beyond that wait their turn.
-// - Events may arrive between any two packets. The reader hands stream events to the running stream and
-//   everything else to the subscription queue (see delivery.ts), so a slow handler never delays a reply.
-// - After a reconnect events may have been missed: every subscription is registered again before 'connect'
-//   is emitted, then 'resync' tells the user to re-read state (list-sas is the truth).
-// - When charon shuts down it sends down events for its SAs just before closing the socket. They are
-//   delivered like any other: nothing in them says "shutdown" (the agent debounces).
+//   connection.ts  one socket and its reader, one exchange in flight
+//   exchange.ts    an exchange read as the protocol defines it, and its deadline
+//   session.ts     the main connection: reconnect state machine and the FIFO command queue
+//   pool.ts        extra connections for the blocking commands (initiate, terminate)
+//   stream.ts      streamed commands (list-sas, list-conns)
+//
+// This class holds the subscriptions and their delivery (registered again by the session's set-up on every
+// connection; handlers run from a bounded queue, never on the socket reader), decides which layer a call
+// goes to, turns typed arguments into messages and messages into typed results, and reports every command
+// (a debug line and a 'command' event) in one place, so metrics see blocking, queued and streamed commands
+// alike.
 import { EventEmitter } from 'eventemitter3';
-import { backoffDelay, type BackoffPolicy } from '../retry.js';
-import { Connection } from './connection.js';
 import { DeliveryQueue, type Delivery } from './delivery.js';
 import { ViciConnectionError, ViciTimeoutError, ViciUnknownEventError } from './errors.js';
-import { commandOn, registerOn, validateEventName, withDeadline } from './exchange.js';
+import type { Connection } from './connection.js';
+import { commandOn, registerOn, validateEventName } from './exchange.js';
 import { asStrings, decodeMessage, decodeMessagePlain, type PlainSection, type ViciSection } from './message.js';
 import type { CallOptions, ClientEvents, CommandInfo, EventHandler, Unsubscribe, ViciClientOptions, ViciLogger } from './options.js';
 import { encodeCommand } from './packet.js';
 import { BlockingPool } from './pool.js';
+import { Session } from './session.js';
 import { streamIterator, streamOn, type StreamPush } from './stream.js';
 import {
   alertFrom,
@@ -63,57 +57,40 @@ const SECRET = new Set(['load-shared', 'load-key', 'load-token', 'unload-shared'
 /** Margin over a blocking command's own VICI timeout before the client gives up on charon. */
 const BLOCKING_MARGIN_MS = 5000;
 
-interface Job<T> {
-  what: string;
-  timeoutMs: number;
-  run(conn: Connection): Promise<T>;
-  resolve(v: T): void;
-  reject(e: Error): void;
-}
-
-type State = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
-
-function isSecret(cmd: string): boolean {
-  return SECRET.has(cmd);
-}
-
 export class ViciClient extends EventEmitter<ClientEvents> {
   private readonly target: ViciTarget;
   private commandTimeoutMs: number;
-  private readonly connectTimeoutMs: number;
-  private readonly backoff: BackoffPolicy | false;
   private readonly log: ViciLogger | undefined;
-
-  private state: State = 'idle';
-  private main: Connection | undefined;
-  /** True between a timeout on the main connection and the end of the immediate reconnect. */
-  private recovering = false;
-  private everConnected = false;
-  private reconnectCount = 0;
-  private attempt = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private connectAbort: AbortController | undefined;
-  /** The connection being set up (registrations in progress), not yet `main`. */
-  private pendingConn: Connection | undefined;
-  private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
-
-  private readonly queue: Job<unknown>[] = [];
-  private pumping = false;
-
+  private readonly session: Session;
+  private readonly pool: BlockingPool;
   /** event name -> handlers; the keys are what gets registered on every (re)connect. */
   private readonly subs = new Map<string, Set<EventHandler>>();
   private readonly pendingRegistration = new Map<string, Promise<void>>();
   private readonly deliveries: DeliveryQueue;
-  private readonly pool: BlockingPool;
 
   constructor(opts: ViciClientOptions = {}) {
     super();
     this.target = parseViciUri(opts.uri ?? DEFAULT_URI);
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 30_000;
-    this.connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
-    this.backoff = opts.reconnect === false ? false : { baseMs: opts.reconnect?.baseMs ?? 100, capMs: opts.reconnect?.capMs ?? 5000 };
     this.log = opts.logger;
-    this.pool = new BlockingPool(this.target, this.connectTimeoutMs, opts.maxConcurrentInitiates ?? 4, () => this.admissionError());
+    const connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
+    const backoff = opts.reconnect === false ? false : { baseMs: opts.reconnect?.baseMs ?? 100, capMs: opts.reconnect?.capMs ?? 5000 };
+    this.session = new Session(
+      this.target,
+      connectTimeoutMs,
+      backoff,
+      {
+        setUp: (conn) => this.registerAll(conn),
+        onEvent: (name, payload, off) => this.onEvent(name, payload, off),
+        connected: (again) => {
+          this.emit('connect');
+          if (again) this.emit('resync');
+        },
+        disconnected: (err) => this.emit('disconnect', err),
+      },
+      this.log,
+    );
+    this.pool = new BlockingPool(this.target, connectTimeoutMs, opts.maxConcurrentInitiates ?? 4, () => this.session.admissionError());
     this.deliveries = new DeliveryQueue(
       opts.eventQueueLimit ?? 10_000,
       (d) => this.deliver(d),
@@ -131,12 +108,12 @@ export class ViciClient extends EventEmitter<ClientEvents> {
 
   /** Connected, with every subscription registered. */
   get connected(): boolean {
-    return this.state === 'ready';
+    return this.session.connected;
   }
 
   /** Successful reconnects since construction (the first connect does not count). */
   get reconnects(): number {
-    return this.reconnectCount;
+    return this.session.reconnects;
   }
 
   /** Subscribed events dropped because handlers fell behind (or because they did not decode). */
@@ -145,7 +122,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
   }
 
   // -------------------------------------------------------------------------------------------------------
-  // Connection lifecycle
+  // Lifecycle
 
   /**
    * Resolves once connected. With reconnect enabled and charon absent it keeps trying (with backoff) until
@@ -153,32 +130,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
    * rejects with a ViciConnectionError naming the socket.
    */
   connect(opts: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.state === 'closed') return Promise.reject(new ViciConnectionError(this.uri, 'client closed'));
-    if (this.state === 'ready') return Promise.resolve();
-    const signal = opts.signal;
-    if (signal?.aborted) return Promise.reject(signal.reason as Error);
-    return new Promise<void>((resolve, reject) => {
-      const waiter = {
-        resolve: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-        reject: (e: Error) => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(e);
-        },
-      };
-      const onAbort = () => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        // Nobody waits any more and we never got through: stop trying. After a first connection the
-        // client keeps reconnecting on its own until close().
-        if (this.waiters.length === 0 && !this.everConnected) this.stopConnecting();
-        reject(signal!.reason as Error);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(waiter);
-      if (this.state === 'idle') void this.attemptConnect();
-    });
+    return this.session.connect(opts.signal);
   }
 
   /** A reload's new limits, taken at once (a new socket needs a new client). */
@@ -189,171 +141,11 @@ export class ViciClient extends EventEmitter<ClientEvents> {
 
   /** Stops reconnecting, fails whatever is queued or in flight, closes every socket. */
   async close(): Promise<void> {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    this.recovering = false;
-    clearTimeout(this.retryTimer);
-    this.connectAbort?.abort();
+    if (this.session.kind === 'closed') return;
     const err = new ViciConnectionError(this.uri, 'client closed');
-    for (const w of this.waiters.splice(0)) w.reject(err);
-    this.failQueue(err);
+    const session = this.session.close(err);
     this.deliveries.stop();
-    const conns: Connection[] = [];
-    if (this.main) conns.push(this.main);
-    if (this.pendingConn) conns.push(this.pendingConn);
-    const pooled = this.pool.close(err);
-    for (const c of conns) c.destroy(err);
-    this.main = undefined;
-    await Promise.all([pooled, ...conns.map((c) => c.whenClosed())]);
-  }
-
-  private stopConnecting(): void {
-    clearTimeout(this.retryTimer);
-    this.connectAbort?.abort();
-    if (this.state === 'connecting' || this.state === 'backoff') this.state = 'idle';
-  }
-
-  private async attemptConnect(): Promise<void> {
-    if (this.state === 'closed') return;
-    this.state = 'connecting';
-    const abort = new AbortController();
-    this.connectAbort = abort;
-    let conn: Connection | undefined;
-    try {
-      conn = await Connection.open(
-        this.target,
-        this.connectTimeoutMs,
-        {
-          onEvent: (name, payload, off) => this.onEvent(name, payload, off),
-          onClose: (err) => this.onMainClosed(conn!, err),
-        },
-        abort.signal,
-      );
-      if (abort.signal.aborted) throw new ViciConnectionError(this.uri, 'connect aborted');
-      this.pendingConn = conn;
-      // Subscriptions first: 'connect' promises the user that events flow.
-      await withDeadline(conn, 'register', this.connectTimeoutMs, async (c) => {
-        // Until none is missing: subscribe() may add events while this runs.
-        const unknown = new Set<string>();
-        for (;;) {
-          const event = [...this.subs.keys()].find((e) => !c.subscribed.has(e) && !unknown.has(e));
-          if (event === undefined) break;
-          try {
-            await registerOn(c, event, true);
-            c.subscribed.add(event);
-          } catch (err) {
-            if (!(err instanceof ViciUnknownEventError)) throw err;
-            unknown.add(event);
-            this.log?.warn({ event }, `vici: charon no longer knows event '${event}'; its handlers will not be called`);
-          }
-        }
-      });
-      if (abort.signal.aborted || conn.closed) throw new ViciConnectionError(this.uri, 'connect aborted');
-    } catch (err) {
-      this.pendingConn = undefined;
-      conn?.destroy(err as Error);
-      if ((this.state as State) === 'closed' || (abort.signal.aborted && (this.state as State) === 'idle')) return;
-      this.onConnectFailed(err as Error);
-      return;
-    }
-    this.pendingConn = undefined;
-    this.main = conn;
-    this.state = 'ready';
-    this.recovering = false;
-    this.attempt = 0;
-    const again = this.everConnected;
-    this.everConnected = true;
-    if (again) this.reconnectCount++;
-    this.log?.debug({ socket: this.uri, reconnect: again }, 'vici: connected');
-    for (const w of this.waiters.splice(0)) w.resolve();
-    this.emit('connect');
-    if (again) this.emit('resync');
-    this.pump();
-  }
-
-  private onConnectFailed(err: Error): void {
-    const wasRecovering = this.recovering;
-    this.recovering = false;
-    if (wasRecovering) this.failQueue(err);
-    if (!this.backoff) {
-      this.state = 'idle';
-      for (const w of this.waiters.splice(0)) w.reject(err);
-      if (wasRecovering) this.emit('disconnect', err);
-      return;
-    }
-    this.log?.debug({ socket: this.uri, err: err.message, attempt: this.attempt }, 'vici: connect failed');
-    this.emit('disconnect', err);
-    this.scheduleRetry();
-  }
-
-  private scheduleRetry(): void {
-    if (!this.backoff || this.state === 'closed') return;
-    this.attempt++;
-    const delay = backoffDelay(this.attempt, this.backoff);
-    this.state = 'backoff';
-    this.retryTimer = setTimeout(() => void this.attemptConnect(), delay);
-  }
-
-  private onMainClosed(conn: Connection, err: Error): void {
-    if (this.main !== conn) return; // a connection that never became main: attemptConnect handles it
-    this.main = undefined;
-    if (this.state === 'closed') return;
-    const timedOut = err instanceof ViciTimeoutError;
-    this.log?.warn({ socket: this.uri, err: err.message }, timedOut ? 'vici: command timed out; reconnecting' : 'vici: connection lost');
-    this.emit('disconnect', err);
-    if (timedOut) {
-      // The queue survives: its commands were never sent. Reconnect at once, whatever `reconnect` says.
-      this.recovering = true;
-      this.attempt = 0;
-      void this.attemptConnect();
-      return;
-    }
-    this.failQueue(err);
-    if (this.backoff) this.scheduleRetry();
-    else this.state = 'idle';
-  }
-
-  private failQueue(err: Error): void {
-    for (const job of this.queue.splice(0)) job.reject(err);
-  }
-
-  // -------------------------------------------------------------------------------------------------------
-  // The main connection's queue
-
-  /** Whether a call now can be queued: connected, or reconnecting right after a timeout. */
-  private admissionError(): ViciConnectionError | undefined {
-    if (this.state === 'closed') return new ViciConnectionError(this.uri, 'client closed');
-    if (this.state === 'ready' || this.recovering) return undefined;
-    return new ViciConnectionError(this.uri, 'not connected');
-  }
-
-  private enqueue<T>(what: string, timeoutMs: number, run: (conn: Connection) => Promise<T>): Promise<T> {
-    const refused = this.admissionError();
-    if (refused) return Promise.reject(refused);
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push({ what, timeoutMs, run, resolve, reject } as Job<unknown>);
-      this.pump();
-    });
-  }
-
-  private pump(): void {
-    if (this.pumping) return;
-    this.pumping = true;
-    void (async () => {
-      try {
-        while (this.queue.length > 0 && this.main && this.state === 'ready') {
-          const job = this.queue.shift()!;
-          const conn = this.main;
-          try {
-            job.resolve(await withDeadline(conn, job.what, job.timeoutMs, job.run));
-          } catch (err) {
-            job.reject(err as Error);
-          }
-        }
-      } finally {
-        this.pumping = false;
-      }
-    })();
+    await Promise.all([session, this.pool.close(err)]);
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -365,16 +157,16 @@ export class ViciClient extends EventEmitter<ClientEvents> {
       const frame = encodeCommand(cmd, msg);
       const timeoutMs = opts.timeoutMs ?? this.commandTimeoutMs;
       const run = (c: Connection) => commandOn(c, cmd, frame);
-      return BLOCKING.has(cmd) ? this.pool.run(cmd, timeoutMs, run) : this.enqueue(cmd, timeoutMs, run);
+      return BLOCKING.has(cmd) ? this.pool.run(cmd, timeoutMs, run) : this.session.enqueue(cmd, timeoutMs, run);
     });
   }
 
   /**
-   * A streamed command: registers `event` (once per connection: it stays registered, see
-   * Connection.streamEvents), sends `cmd` and yields each event until charon's reply (also when the loop is
-   * left early, the command itself cannot be cancelled and runs to its end, its remaining events discarded).
-   * A reply with `success = no` is thrown after the events. The timeout covers the whole exchange. While it
-   * runs, `event` events go to the stream, not to subscribers.
+   * A streamed command: registers `event` (once per connection: it stays registered, see stream.ts), sends
+   * `cmd` and yields each event until charon's reply (also when the loop is left early, the command itself
+   * cannot be cancelled and runs to its end, its remaining events discarded). A reply with `success = no` is
+   * thrown after the events. The timeout covers the whole exchange. While it runs, `event` events go to the
+   * stream, not to subscribers.
    */
   stream(cmd: string, event: string, msg: Record<string, unknown> = {}, opts: CallOptions = {}): AsyncIterable<ViciSection> {
     return {
@@ -387,7 +179,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
     return this.timed(cmd, () => {
       const frame = encodeCommand(cmd, msg);
       validateEventName(event);
-      return this.enqueue(cmd, opts.timeoutMs ?? this.commandTimeoutMs, (conn) => streamOn(conn, cmd, frame, event, push));
+      return this.session.enqueue(cmd, opts.timeoutMs ?? this.commandTimeoutMs, (conn) => streamOn(conn, cmd, frame, event, push));
     });
   }
 
@@ -405,7 +197,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
     } finally {
       const ms = performance.now() - t0;
       const info: { cmd: string; ms: number; result: string; err?: string } = { cmd, ms: Math.round(ms * 10) / 10, result };
-      if (err !== undefined && !isSecret(cmd)) info.err = (err as Error).message;
+      if (err !== undefined && !SECRET.has(cmd)) info.err = (err as Error).message;
       this.log?.debug(info, 'vici command');
       this.emit('command', { name: cmd, ms, result });
     }
@@ -433,12 +225,12 @@ export class ViciClient extends EventEmitter<ClientEvents> {
     const unsubscribe = this.unsubscriber(event, handler);
     try {
       if (fresh) {
-        const refused = this.admissionError();
+        const refused = this.session.admissionError();
         if (refused) {
-          if (this.state === 'closed' || !this.backoff) throw refused;
+          if (!this.session.retries) throw refused;
           return unsubscribe; // registered on the next connect
         }
-        const p = this.enqueue(`register ${event}`, this.commandTimeoutMs, async (conn) => {
+        const p = this.session.enqueue(`register ${event}`, this.commandTimeoutMs, async (conn) => {
           if (conn.subscribed.has(event) || !this.subs.has(event)) return;
           if (!conn.streamEvents.has(event)) await registerOn(conn, event, true);
           conn.subscribed.add(event);
@@ -454,7 +246,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
       }
     } catch (err) {
       // Lost connections are not the subscription's fault: with reconnect on it is registered again later.
-      if (err instanceof ViciConnectionError && this.backoff && this.state !== 'closed') return unsubscribe;
+      if (err instanceof ViciConnectionError && this.session.retries) return unsubscribe;
       set.delete(handler);
       if (set.size === 0 && this.subs.get(event) === set) this.subs.delete(event);
       throw err;
@@ -470,9 +262,8 @@ export class ViciClient extends EventEmitter<ClientEvents> {
       const set = this.subs.get(event);
       if (!set?.delete(handler) || set.size > 0) return;
       this.subs.delete(event);
-      // Registered on the main connection, or on the one being set up to replace it after a timeout.
-      if (!(this.main ?? this.pendingConn)?.subscribed.has(event) || this.admissionError()) return;
-      await this.enqueue(`unregister ${event}`, this.commandTimeoutMs, async (conn) => {
+      if (!this.session.current?.subscribed.has(event) || this.session.admissionError()) return;
+      await this.session.enqueue(`unregister ${event}`, this.commandTimeoutMs, async (conn) => {
         if (this.subs.has(event) || !conn.subscribed.has(event)) return; // subscribed again meanwhile
         conn.subscribed.delete(event);
         if (conn.streamEvents.has(event)) return; // a stream of this connection still needs it
@@ -484,6 +275,24 @@ export class ViciClient extends EventEmitter<ClientEvents> {
         if (!(err instanceof ViciConnectionError)) throw err;
       });
     };
+  }
+
+  /** The session's set-up for a new main connection: registers every subscribed event on it. */
+  private async registerAll(conn: Connection): Promise<void> {
+    // Until none is missing: subscribe() may add events while this runs.
+    const unknown = new Set<string>();
+    for (;;) {
+      const event = [...this.subs.keys()].find((e) => !conn.subscribed.has(e) && !unknown.has(e));
+      if (event === undefined) break;
+      try {
+        await registerOn(conn, event, true);
+        conn.subscribed.add(event);
+      } catch (err) {
+        if (!(err instanceof ViciUnknownEventError)) throw err;
+        unknown.add(event);
+        this.log?.warn({ event }, `vici: charon no longer knows event '${event}'; its handlers will not be called`);
+      }
+    }
   }
 
   private onEvent(name: string, payload: Buffer, payloadOffset: number): void {
