@@ -4,19 +4,18 @@
 //   exchange.ts    an exchange read as the protocol defines it, and its deadline
 //   session.ts     the main connection: reconnect state machine and the FIFO command queue
 //   pool.ts        extra connections for the blocking commands (initiate, terminate)
+//   events.ts      subscriptions and their delivery, one loop
 //   stream.ts      streamed commands (list-sas, list-conns)
 //
-// This class holds the subscriptions and their delivery (registered again by the session's set-up on every
-// connection; handlers run from a bounded queue, never on the socket reader), decides which layer a call
-// goes to, turns typed arguments into messages and messages into typed results, and reports every command
-// (a debug line and a 'command' event) in one place, so metrics see blocking, queued and streamed commands
-// alike.
+// This class decides which layer a call goes to, turns typed arguments into messages and messages into
+// typed results, and reports every command (a debug line and a 'command' event) in one place, so metrics
+// see blocking, queued and streamed commands alike.
 import { EventEmitter } from 'eventemitter3';
-import { DeliveryQueue, type Delivery } from './delivery.js';
-import { ViciConnectionError, ViciTimeoutError, ViciUnknownEventError } from './errors.js';
+import { Events, typedHandler } from './events.js';
+import { ViciConnectionError, ViciTimeoutError } from './errors.js';
 import type { Connection } from './connection.js';
-import { commandOn, registerOn, validateEventName } from './exchange.js';
-import { asStrings, decodeMessage, decodeMessagePlain, type PlainSection, type ViciSection } from './message.js';
+import { commandOn, validateEventName } from './exchange.js';
+import { asStrings, decodeMessagePlain, type PlainSection, type ViciSection } from './message.js';
 import type { CallOptions, ClientEvents, CommandInfo, EventHandler, Unsubscribe, ViciClientOptions, ViciLogger } from './options.js';
 import { encodeCommand } from './packet.js';
 import { BlockingPool } from './pool.js';
@@ -63,10 +62,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
   private readonly log: ViciLogger | undefined;
   private readonly session: Session;
   private readonly pool: BlockingPool;
-  /** event name -> handlers; the keys are what gets registered on every (re)connect. */
-  private readonly subs = new Map<string, Set<EventHandler>>();
-  private readonly pendingRegistration = new Map<string, Promise<void>>();
-  private readonly deliveries: DeliveryQueue;
+  private readonly events: Events;
 
   constructor(opts: ViciClientOptions = {}) {
     super();
@@ -80,8 +76,8 @@ export class ViciClient extends EventEmitter<ClientEvents> {
       connectTimeoutMs,
       backoff,
       {
-        setUp: (conn) => this.registerAll(conn),
-        onEvent: (name, payload, off) => this.onEvent(name, payload, off),
+        setUp: (conn) => this.events.registerAll(conn),
+        onEvent: (name, payload, off) => this.events.onEvent(name, payload, off),
         connected: (again) => {
           this.emit('connect');
           if (again) this.emit('resync');
@@ -91,13 +87,15 @@ export class ViciClient extends EventEmitter<ClientEvents> {
       this.log,
     );
     this.pool = new BlockingPool(this.target, connectTimeoutMs, opts.maxConcurrentInitiates ?? 4, () => this.session.admissionError());
-    this.deliveries = new DeliveryQueue(
-      opts.eventQueueLimit ?? 10_000,
-      (d) => this.deliver(d),
-      () => {
-        this.log?.warn({ dropped: this.deliveries.dropped }, 'vici: subscribed events were dropped (consumer too slow); resync');
-        this.emit('resync');
+    this.events = new Events(
+      this.session,
+      {
+        emitEvent: (name, msg) => this.emit('event', name, msg),
+        resync: () => this.emit('resync'),
+        commandTimeoutMs: () => this.commandTimeoutMs,
       },
+      opts.eventQueueLimit ?? 10_000,
+      this.log,
     );
   }
 
@@ -118,7 +116,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
 
   /** Subscribed events dropped because handlers fell behind (or because they did not decode). */
   get droppedEvents(): number {
-    return this.deliveries.dropped;
+    return this.events.dropped;
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -144,7 +142,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
     if (this.session.kind === 'closed') return;
     const err = new ViciConnectionError(this.uri, 'client closed');
     const session = this.session.close(err);
-    this.deliveries.stop();
+    this.events.stop();
     await Promise.all([session, this.pool.close(err)]);
   }
 
@@ -213,137 +211,13 @@ export class ViciClient extends EventEmitter<ClientEvents> {
    * from a bounded queue, never from the socket reader; one returning a promise is awaited before the next
    * event is delivered. The returned function unsubscribes (unregistering when the last handler goes).
    */
-  async subscribe(event: string, handler: EventHandler): Promise<Unsubscribe> {
-    validateEventName(event);
-    let set = this.subs.get(event);
-    const fresh = set === undefined;
-    if (!set) {
-      set = new Set();
-      this.subs.set(event, set);
-    }
-    set.add(handler);
-    const unsubscribe = this.unsubscriber(event, handler);
-    try {
-      if (fresh) {
-        const refused = this.session.admissionError();
-        if (refused) {
-          if (!this.session.retries) throw refused;
-          return unsubscribe; // registered on the next connect
-        }
-        const p = this.session.enqueue(`register ${event}`, this.commandTimeoutMs, async (conn) => {
-          if (conn.subscribed.has(event) || !this.subs.has(event)) return;
-          if (!conn.streamEvents.has(event)) await registerOn(conn, event, true);
-          conn.subscribed.add(event);
-        });
-        this.pendingRegistration.set(event, p);
-        try {
-          await p;
-        } finally {
-          if (this.pendingRegistration.get(event) === p) this.pendingRegistration.delete(event);
-        }
-      } else {
-        await this.pendingRegistration.get(event);
-      }
-    } catch (err) {
-      // Lost connections are not the subscription's fault: with reconnect on it is registered again later.
-      if (err instanceof ViciConnectionError && this.session.retries) return unsubscribe;
-      set.delete(handler);
-      if (set.size === 0 && this.subs.get(event) === set) this.subs.delete(event);
-      throw err;
-    }
-    return unsubscribe;
-  }
-
-  private unsubscriber(event: string, handler: EventHandler): Unsubscribe {
-    let done = false;
-    return async () => {
-      if (done) return;
-      done = true;
-      const set = this.subs.get(event);
-      if (!set?.delete(handler) || set.size > 0) return;
-      this.subs.delete(event);
-      if (!this.session.current?.subscribed.has(event) || this.session.admissionError()) return;
-      await this.session.enqueue(`unregister ${event}`, this.commandTimeoutMs, async (conn) => {
-        if (this.subs.has(event) || !conn.subscribed.has(event)) return; // subscribed again meanwhile
-        conn.subscribed.delete(event);
-        if (conn.streamEvents.has(event)) return; // a stream of this connection still needs it
-        await registerOn(conn, event, false).catch((err: Error) => {
-          if (!(err instanceof ViciUnknownEventError)) throw err;
-        });
-      }).catch((err: Error) => {
-        // The registration dies with the connection anyway.
-        if (!(err instanceof ViciConnectionError)) throw err;
-      });
-    };
-  }
-
-  /** The session's set-up for a new main connection: registers every subscribed event on it. */
-  private async registerAll(conn: Connection): Promise<void> {
-    // Until none is missing: subscribe() may add events while this runs.
-    const unknown = new Set<string>();
-    for (;;) {
-      const event = [...this.subs.keys()].find((e) => !conn.subscribed.has(e) && !unknown.has(e));
-      if (event === undefined) break;
-      try {
-        await registerOn(conn, event, true);
-        conn.subscribed.add(event);
-      } catch (err) {
-        if (!(err instanceof ViciUnknownEventError)) throw err;
-        unknown.add(event);
-        this.log?.warn({ event }, `vici: charon no longer knows event '${event}'; its handlers will not be called`);
-      }
-    }
-  }
-
-  private onEvent(name: string, payload: Buffer, payloadOffset: number): void {
-    if (!this.subs.has(name)) return; // unsubscribed, unregister still on its way
-    this.deliveries.push({ name, payload, payloadOffset });
-  }
-
-  private deliver(d: Delivery): void | Promise<void> {
-    const handlers = this.subs.get(d.name);
-    if (!handlers) return;
-    let msg: ViciSection;
-    try {
-      msg = decodeMessage(d.payload, d.payloadOffset);
-    } catch (err) {
-      this.log?.warn({ event: d.name, err: (err as Error).message }, 'vici: event did not decode; dropped');
-      this.deliveries.markLost();
-      return;
-    }
-    let pending: Promise<void>[] | undefined;
-    try {
-      this.emit('event', d.name, msg);
-    } catch (err) {
-      this.log?.warn({ event: d.name, err: (err as Error).message }, "vici: an 'event' listener threw");
-    }
-    for (const h of [...handlers]) {
-      try {
-        const r = h(msg) as unknown;
-        if (r instanceof Promise || (typeof r === 'object' && r !== null && typeof (r as Promise<void>).then === 'function')) {
-          (pending ??= []).push(
-            (r as Promise<void>).catch((err: unknown) => this.log?.warn({ event: d.name, err: String(err) }, 'vici: event handler failed')),
-          );
-        }
-      } catch (err) {
-        this.log?.warn({ event: d.name, err: (err as Error).message }, 'vici: event handler threw');
-      }
-    }
-    if (pending) return Promise.all(pending).then(() => undefined);
+  subscribe(event: string, handler: EventHandler): Promise<Unsubscribe> {
+    return this.events.subscribe(event, handler);
   }
 
   /** A typed subscription: events that do not have the expected shape are logged and skipped. */
   private typed<T>(event: string, parse: (m: ViciSection) => T, h: (e: T) => void): Promise<Unsubscribe> {
-    return this.subscribe(event, (msg) => {
-      let e: T;
-      try {
-        e = parse(msg);
-      } catch (err) {
-        this.log?.warn({ event, err: (err as Error).message }, 'vici: event skipped');
-        return;
-      }
-      return h(e);
-    });
+    return this.subscribe(event, typedHandler(event, parse, h, this.log));
   }
 
   onIkeUpdown(h: (e: IkeUpdown) => void): Promise<Unsubscribe> {
