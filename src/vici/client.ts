@@ -1,37 +1,26 @@
-// The VICI client: one main connection for queries, streams and subscriptions, plus a small pool of
-// connections for the blocking commands (initiate, terminate), all behind one API.
+// ViciClient: the typed face of the VICI client, composed of the layers that do the work:
 //
-// Rules that follow from the protocol (strongSwan's vici README, vici_socket.c):
-// - No sequence numbers: one command at a time per connection, FIFO. Replies are matched by position.
-// - A command that times out has lost its position: a reply arriving later would be taken for the next
-//   command's. So on timeout the connection it was sent on is destroyed. On the main connection the client
-//   reconnects at once (no backoff: charon is most likely fine) and the commands still queued behind the one
-//   that timed out run on the new connection; on a pool connection the next blocking command opens a fresh one.
-// - A blocking initiate/terminate holds a charon worker thread and the connection for as long as it runs:
-//   on the main connection it would stall every list-sas and subscription behind it, and many at once can
-//   wedge charon (strongSwan issue #2776). They run on pool connections, at most `maxConcurrentInitiates`
-//   at a time; calls beyond that wait their turn.
-// - Events may arrive between any two packets. The reader hands stream events to the running stream and
-//   everything else to the subscription queue (see delivery.ts), so a slow handler never delays a reply.
-// - After a reconnect events may have been missed: every subscription is registered again before 'connect'
-//   is emitted, then 'resync' tells the user to re-read state (list-sas is the truth).
-// - When charon shuts down it sends down events for its SAs just before closing the socket. They are
-//   delivered like any other: nothing in them says "shutdown" (the agent debounces).
+//   connection.ts  one socket and its reader, one exchange in flight
+//   exchange.ts    an exchange read as the protocol defines it, and its deadline
+//   session.ts     the main connection: reconnect state machine and the FIFO command queue
+//   pool.ts        extra connections for the blocking commands (initiate, terminate)
+//   events.ts      subscriptions and their delivery, one loop
+//   stream.ts      streamed commands (list-sas, list-conns)
+//
+// This class decides which layer a call goes to, turns typed arguments into messages and messages into
+// typed results, and reports every command (a debug line and a 'command' event) in one place, so metrics
+// see blocking, queued and streamed commands alike.
 import { EventEmitter } from 'eventemitter3';
-import { backoffDelay, type BackoffPolicy } from '../retry.js';
-import { PacketType } from './constants.js';
-import { Connection } from './connection.js';
-import { DeliveryQueue, type Delivery } from './delivery.js';
-import {
-  ViciCommandError,
-  ViciConnectionError,
-  ViciError,
-  ViciTimeoutError,
-  ViciUnknownCommandError,
-  ViciUnknownEventError,
-} from './errors.js';
-import { asString, asStrings, decodeMessage, decodeMessagePlain, type PlainSection, type ViciSection } from './message.js';
-import { encodeCommand, encodeRegister, encodeUnregister, packetTypeName } from './packet.js';
+import { Events, typedHandler } from './events.js';
+import { ViciConnectionError, ViciTimeoutError } from './errors.js';
+import type { Connection } from './connection.js';
+import { commandOn, validateEventName } from './exchange.js';
+import { asStrings, decodeMessagePlain, type PlainSection, type ViciSection } from './message.js';
+import type { CallOptions, ClientEvents, CommandInfo, EventHandler, Unsubscribe, ViciClientOptions, ViciLogger } from './options.js';
+import { encodeCommand } from './packet.js';
+import { BlockingPool } from './pool.js';
+import { Session } from './session.js';
+import { streamIterator, streamOn, type StreamPush } from './stream.js';
 import {
   alertFrom,
   childRekeyFrom,
@@ -58,54 +47,7 @@ import {
 } from './types.js';
 import { DEFAULT_URI, parseViciUri, type ViciTarget } from './uri.js';
 
-export interface ViciLogger {
-  debug(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
-
-export interface ViciClientOptions {
-  /** Default 'unix:///var/run/charon.vici'; also any 'unix:///path', a bare absolute path, and 'tcp://host:port'. */
-  uri?: string;
-  /** Default 30000; per-call override via `opts.timeoutMs`. */
-  commandTimeoutMs?: number;
-  /** Default 5000: the socket connect plus re-registering subscriptions. */
-  connectTimeoutMs?: number;
-  /** Default { baseMs: 100, capMs: 5000 }, exponential with jitter. false: no reconnect after a loss. */
-  reconnect?: false | { baseMs?: number; capMs?: number };
-  /** Default 4: blocking initiate/terminate calls beyond this many wait their turn (strongSwan #2776). */
-  maxConcurrentInitiates?: number;
-  /** Default 10000: subscribed events held for slow handlers before the oldest are dropped (then 'resync'). */
-  eventQueueLimit?: number;
-  /** pino-compatible. Commands are logged by name, duration and result; message contents never are. */
-  logger?: ViciLogger;
-}
-
-export interface CommandInfo {
-  name: string;
-  ms: number;
-  result: 'ok' | 'error' | 'timeout';
-}
-
-export type ClientEvents = {
-  /** Every successful (re)connect, after subscriptions are registered again. */
-  connect: [];
-  /** The socket was lost, or a connect attempt failed while (re)connecting. */
-  disconnect: [err: Error];
-  /** After a reconnect, or after subscribed events were dropped: events may have been missed, re-read state. */
-  resync: [];
-  /** Every subscribed event, raw, in arrival order. */
-  event: [name: string, msg: ViciSection];
-  /** Every command (streamed ones included) once it completed: for metrics. `ms` counts from the call. */
-  command: [info: CommandInfo];
-};
-
-/** May return a promise: it is awaited before the next event is delivered (backpressure without blocking replies). */
-export type EventHandler = (msg: ViciSection) => void;
-export type Unsubscribe = () => Promise<void>;
-
-export interface CallOptions {
-  timeoutMs?: number;
-}
+export type { CallOptions, ClientEvents, CommandInfo, EventHandler, Unsubscribe, ViciClientOptions, ViciLogger } from './options.js';
 
 /** Commands that block a charon worker until the SA is up or down: they run on pool connections. */
 const BLOCKING = new Set(['initiate', 'terminate']);
@@ -113,80 +55,47 @@ const BLOCKING = new Set(['initiate', 'terminate']);
 const SECRET = new Set(['load-shared', 'load-key', 'load-token', 'unload-shared']);
 /** Margin over a blocking command's own VICI timeout before the client gives up on charon. */
 const BLOCKING_MARGIN_MS = 5000;
-const POOL_IDLE_MS = 30_000;
-
-interface Job<T> {
-  what: string;
-  timeoutMs: number;
-  run(conn: Connection): Promise<T>;
-  resolve(v: T): void;
-  reject(e: Error): void;
-}
-
-type State = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
-
-/** Throws the ViciEncodeError that registering would, before anything is queued. */
-function validateEventName(name: string): void {
-  encodeRegister(name);
-}
-
-function isSecret(cmd: string): boolean {
-  return SECRET.has(cmd);
-}
 
 export class ViciClient extends EventEmitter<ClientEvents> {
   private readonly target: ViciTarget;
   private commandTimeoutMs: number;
-  private readonly connectTimeoutMs: number;
-  private readonly backoff: BackoffPolicy | false;
-  private maxBlocking: number;
   private readonly log: ViciLogger | undefined;
-
-  private state: State = 'idle';
-  private main: Connection | undefined;
-  /** True between a timeout on the main connection and the end of the immediate reconnect. */
-  private recovering = false;
-  private everConnected = false;
-  private reconnectCount = 0;
-  private attempt = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private connectAbort: AbortController | undefined;
-  /** The connection being set up (registrations in progress), not yet `main`. */
-  private pendingConn: Connection | undefined;
-  private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
-
-  private readonly queue: Job<unknown>[] = [];
-  private pumping = false;
-
-  /** event name -> handlers; the keys are what gets registered on every (re)connect. */
-  private readonly subs = new Map<string, Set<EventHandler>>();
-  /** Events registered on the current main connection. */
-  private readonly registered = new Set<string>();
-  /** Pool connection -> charon's control-log lines for the command it runs now. */
-  private readonly controlLogs = new Map<Connection, string[]>();
-  private readonly pendingRegistration = new Map<string, Promise<void>>();
-  private readonly deliveries: DeliveryQueue;
-
-  private readonly idlePool: { conn: Connection; timer: NodeJS.Timeout }[] = [];
-  private readonly poolConns = new Set<Connection>();
-  private poolInUse = 0;
-  private readonly poolWaiters: (() => void)[] = [];
+  private readonly session: Session;
+  private readonly pool: BlockingPool;
+  private readonly events: Events;
 
   constructor(opts: ViciClientOptions = {}) {
     super();
     this.target = parseViciUri(opts.uri ?? DEFAULT_URI);
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 30_000;
-    this.connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
-    this.backoff = opts.reconnect === false ? false : { baseMs: opts.reconnect?.baseMs ?? 100, capMs: opts.reconnect?.capMs ?? 5000 };
-    this.maxBlocking = Math.max(1, opts.maxConcurrentInitiates ?? 4);
     this.log = opts.logger;
-    this.deliveries = new DeliveryQueue(
-      opts.eventQueueLimit ?? 10_000,
-      (d) => this.deliver(d),
-      () => {
-        this.log?.warn({ dropped: this.deliveries.dropped }, 'vici: subscribed events were dropped (consumer too slow); resync');
-        this.emit('resync');
+    const connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
+    const backoff = opts.reconnect === false ? false : { baseMs: opts.reconnect?.baseMs ?? 100, capMs: opts.reconnect?.capMs ?? 5000 };
+    this.session = new Session(
+      this.target,
+      connectTimeoutMs,
+      backoff,
+      {
+        setUp: (conn) => this.events.registerAll(conn),
+        onEvent: (name, payload, off) => this.events.onEvent(name, payload, off),
+        connected: (again) => {
+          this.emit('connect');
+          if (again) this.emit('resync');
+        },
+        disconnected: (err) => this.emit('disconnect', err),
       },
+      this.log,
+    );
+    this.pool = new BlockingPool(this.target, connectTimeoutMs, opts.maxConcurrentInitiates ?? 4, () => this.session.admissionError());
+    this.events = new Events(
+      this.session,
+      {
+        emitEvent: (name, msg) => this.emit('event', name, msg),
+        resync: () => this.emit('resync'),
+        commandTimeoutMs: () => this.commandTimeoutMs,
+      },
+      opts.eventQueueLimit ?? 10_000,
+      this.log,
     );
   }
 
@@ -197,21 +106,21 @@ export class ViciClient extends EventEmitter<ClientEvents> {
 
   /** Connected, with every subscription registered. */
   get connected(): boolean {
-    return this.state === 'ready';
+    return this.session.connected;
   }
 
   /** Successful reconnects since construction (the first connect does not count). */
   get reconnects(): number {
-    return this.reconnectCount;
+    return this.session.reconnects;
   }
 
   /** Subscribed events dropped because handlers fell behind (or because they did not decode). */
   get droppedEvents(): number {
-    return this.deliveries.dropped;
+    return this.events.dropped;
   }
 
   // -------------------------------------------------------------------------------------------------------
-  // Connection lifecycle
+  // Lifecycle
 
   /**
    * Resolves once connected. With reconnect enabled and charon absent it keeps trying (with backoff) until
@@ -219,280 +128,22 @@ export class ViciClient extends EventEmitter<ClientEvents> {
    * rejects with a ViciConnectionError naming the socket.
    */
   connect(opts: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.state === 'closed') return Promise.reject(new ViciConnectionError(this.uri, 'client closed'));
-    if (this.state === 'ready') return Promise.resolve();
-    const signal = opts.signal;
-    if (signal?.aborted) return Promise.reject(signal.reason as Error);
-    return new Promise<void>((resolve, reject) => {
-      const waiter = {
-        resolve: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-        reject: (e: Error) => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(e);
-        },
-      };
-      const onAbort = () => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        // Nobody waits any more and we never got through: stop trying. After a first connection the
-        // client keeps reconnecting on its own until close().
-        if (this.waiters.length === 0 && !this.everConnected) this.stopConnecting();
-        reject(signal!.reason as Error);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(waiter);
-      if (this.state === 'idle') void this.attemptConnect();
-    });
+    return this.session.connect(opts.signal);
   }
 
   /** A reload's new limits, taken at once (a new socket needs a new client). */
   setLimits(o: { commandTimeoutMs: number; maxConcurrentInitiates: number }): void {
     this.commandTimeoutMs = o.commandTimeoutMs;
-    this.maxBlocking = Math.max(1, o.maxConcurrentInitiates);
-    // A higher limit lets waiting blocking commands go now.
-    for (let free = this.maxBlocking - this.poolInUse; free > 0 && this.poolWaiters.length > 0; free--) this.poolWaiters.shift()!();
+    this.pool.setLimit(o.maxConcurrentInitiates);
   }
 
   /** Stops reconnecting, fails whatever is queued or in flight, closes every socket. */
   async close(): Promise<void> {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    this.recovering = false;
-    clearTimeout(this.retryTimer);
-    this.connectAbort?.abort();
+    if (this.session.kind === 'closed') return;
     const err = new ViciConnectionError(this.uri, 'client closed');
-    for (const w of this.waiters.splice(0)) w.reject(err);
-    this.failQueue(err);
-    this.deliveries.stop();
-    const conns = [...this.poolConns];
-    if (this.main) conns.push(this.main);
-    if (this.pendingConn) conns.push(this.pendingConn);
-    for (const p of this.idlePool.splice(0)) clearTimeout(p.timer);
-    for (const c of conns) c.destroy(err);
-    this.main = undefined;
-    for (const w of this.poolWaiters.splice(0)) w();
-    await Promise.all(conns.map((c) => c.whenClosed()));
-  }
-
-  private stopConnecting(): void {
-    clearTimeout(this.retryTimer);
-    this.connectAbort?.abort();
-    if (this.state === 'connecting' || this.state === 'backoff') this.state = 'idle';
-  }
-
-  private async attemptConnect(): Promise<void> {
-    if (this.state === 'closed') return;
-    this.state = 'connecting';
-    const abort = new AbortController();
-    this.connectAbort = abort;
-    let conn: Connection | undefined;
-    try {
-      conn = await Connection.open(
-        this.target,
-        this.connectTimeoutMs,
-        {
-          onEvent: (name, payload, off) => this.onEvent(name, payload, off),
-          onClose: (err) => this.onMainClosed(conn!, err),
-        },
-        abort.signal,
-      );
-      if (abort.signal.aborted) throw new ViciConnectionError(this.uri, 'connect aborted');
-      this.pendingConn = conn;
-      // Subscriptions first: 'connect' promises the user that events flow.
-      await this.withDeadline(conn, 'register', this.connectTimeoutMs, async (c) => {
-        // Until none is missing: subscribe() may add events while this runs.
-        const unknown = new Set<string>();
-        for (;;) {
-          const event = [...this.subs.keys()].find((e) => !this.registered.has(e) && !unknown.has(e));
-          if (event === undefined) break;
-          try {
-            await registerOn(c, event, true);
-            this.registered.add(event);
-          } catch (err) {
-            if (!(err instanceof ViciUnknownEventError)) throw err;
-            unknown.add(event);
-            this.log?.warn({ event }, `vici: charon no longer knows event '${event}'; its handlers will not be called`);
-          }
-        }
-      });
-      if (abort.signal.aborted || conn.closed) throw new ViciConnectionError(this.uri, 'connect aborted');
-    } catch (err) {
-      this.pendingConn = undefined;
-      this.registered.clear();
-      conn?.destroy(err as Error);
-      if ((this.state as State) === 'closed' || (abort.signal.aborted && (this.state as State) === 'idle')) return;
-      this.onConnectFailed(err as Error);
-      return;
-    }
-    this.pendingConn = undefined;
-    this.main = conn;
-    this.state = 'ready';
-    this.recovering = false;
-    this.attempt = 0;
-    const again = this.everConnected;
-    this.everConnected = true;
-    if (again) this.reconnectCount++;
-    this.log?.debug({ socket: this.uri, reconnect: again }, 'vici: connected');
-    for (const w of this.waiters.splice(0)) w.resolve();
-    this.emit('connect');
-    if (again) this.emit('resync');
-    this.pump();
-  }
-
-  private onConnectFailed(err: Error): void {
-    const wasRecovering = this.recovering;
-    this.recovering = false;
-    if (wasRecovering) this.failQueue(err);
-    if (!this.backoff) {
-      this.state = 'idle';
-      for (const w of this.waiters.splice(0)) w.reject(err);
-      if (wasRecovering) this.emit('disconnect', err);
-      return;
-    }
-    this.log?.debug({ socket: this.uri, err: err.message, attempt: this.attempt }, 'vici: connect failed');
-    this.emit('disconnect', err);
-    this.scheduleRetry();
-  }
-
-  private scheduleRetry(): void {
-    if (!this.backoff || this.state === 'closed') return;
-    this.attempt++;
-    const delay = backoffDelay(this.attempt, this.backoff);
-    this.state = 'backoff';
-    this.retryTimer = setTimeout(() => void this.attemptConnect(), delay);
-  }
-
-  private onMainClosed(conn: Connection, err: Error): void {
-    if (this.main !== conn) return; // a connection that never became main: attemptConnect handles it
-    this.main = undefined;
-    this.registered.clear();
-    if (this.state === 'closed') return;
-    const timedOut = err instanceof ViciTimeoutError;
-    this.log?.warn({ socket: this.uri, err: err.message }, timedOut ? 'vici: command timed out; reconnecting' : 'vici: connection lost');
-    this.emit('disconnect', err);
-    if (timedOut) {
-      // The queue survives: its commands were never sent. Reconnect at once, whatever `reconnect` says.
-      this.recovering = true;
-      this.attempt = 0;
-      void this.attemptConnect();
-      return;
-    }
-    this.failQueue(err);
-    if (this.backoff) this.scheduleRetry();
-    else this.state = 'idle';
-  }
-
-  private failQueue(err: Error): void {
-    for (const job of this.queue.splice(0)) job.reject(err);
-  }
-
-  // -------------------------------------------------------------------------------------------------------
-  // The main connection's queue
-
-  /** Whether a call now can be queued: connected, or reconnecting right after a timeout. */
-  private admissionError(): ViciConnectionError | undefined {
-    if (this.state === 'closed') return new ViciConnectionError(this.uri, 'client closed');
-    if (this.state === 'ready' || this.recovering) return undefined;
-    return new ViciConnectionError(this.uri, 'not connected');
-  }
-
-  private enqueue<T>(what: string, timeoutMs: number, run: (conn: Connection) => Promise<T>): Promise<T> {
-    const refused = this.admissionError();
-    if (refused) return Promise.reject(refused);
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push({ what, timeoutMs, run, resolve, reject } as Job<unknown>);
-      this.pump();
-    });
-  }
-
-  private pump(): void {
-    if (this.pumping) return;
-    this.pumping = true;
-    void (async () => {
-      try {
-        while (this.queue.length > 0 && this.main && this.state === 'ready') {
-          const job = this.queue.shift()!;
-          const conn = this.main;
-          try {
-            job.resolve(await this.withDeadline(conn, job.what, job.timeoutMs, job.run));
-          } catch (err) {
-            job.reject(err as Error);
-          }
-        }
-      } finally {
-        this.pumping = false;
-      }
-    })();
-  }
-
-  /** Runs `fn` on `conn`; past the deadline the connection is destroyed (see the top of this file). */
-  private async withDeadline<T>(conn: Connection, what: string, timeoutMs: number, fn: (c: Connection) => Promise<T>): Promise<T> {
-    const timer = setTimeout(() => conn.destroy(new ViciTimeoutError(what, timeoutMs)), timeoutMs);
-    try {
-      return await fn(conn);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  // -------------------------------------------------------------------------------------------------------
-  // The pool for blocking commands
-
-  private async pooled<T>(what: string, timeoutMs: number, fn: (c: Connection) => Promise<T>): Promise<T> {
-    const refused = this.admissionError();
-    if (refused) throw refused;
-    if (this.poolInUse >= this.maxBlocking) {
-      await new Promise<void>((resolve) => this.poolWaiters.push(resolve));
-      if (this.state === 'closed') throw new ViciConnectionError(this.uri, 'client closed');
-    }
-    this.poolInUse++;
-    try {
-      let conn: Connection;
-      const idle = this.idlePool.pop();
-      if (idle) {
-        clearTimeout(idle.timer);
-        conn = idle.conn;
-      } else {
-        conn = await Connection.open(this.target, this.connectTimeoutMs, {
-          // control-log goes only to the connection running the command: all of it belongs to this one.
-          onEvent: (name, payload, off) => {
-            if (name === 'control-log') this.controlLogs.get(conn)?.push(asString(decodeMessage(payload, off).msg) ?? '');
-          },
-          onClose: () => {
-            this.poolConns.delete(conn);
-            const k = this.idlePool.findIndex((p) => p.conn === conn);
-            if (k >= 0) clearTimeout(this.idlePool.splice(k, 1)[0]!.timer);
-          },
-        });
-        this.poolConns.add(conn);
-        if (this.state === 'closed') conn.destroy(new ViciConnectionError(this.uri, 'client closed'));
-        // Why a command failed is in charon's log for it, not in its errmsg: hear it (charons
-        // before control-log existed answer EVENT_UNKNOWN, and commands still work without it).
-        await this.withDeadline(conn, 'register control-log', this.connectTimeoutMs, (c) => registerOn(c, 'control-log', true)).catch((err: unknown) => {
-          if (!(err instanceof ViciUnknownEventError)) throw err;
-        });
-      }
-      const log: string[] = [];
-      this.controlLogs.set(conn, log);
-      try {
-        return await this.withDeadline(conn, what, timeoutMs, fn);
-      } catch (err) {
-        if (err instanceof ViciError) err.charonLog = log;
-        throw err;
-      } finally {
-        this.controlLogs.delete(conn);
-        if (!conn.closed && this.state !== 'closed') {
-          const timer = setTimeout(() => conn.destroy(new ViciConnectionError(this.uri, 'idle pool connection closed')), POOL_IDLE_MS);
-          timer.unref();
-          this.idlePool.push({ conn, timer });
-        }
-      }
-    } finally {
-      this.poolInUse--;
-      this.poolWaiters.shift()?.();
-    }
+    const session = this.session.close(err);
+    this.events.stop();
+    await Promise.all([session, this.pool.close(err)]);
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -504,100 +155,29 @@ export class ViciClient extends EventEmitter<ClientEvents> {
       const frame = encodeCommand(cmd, msg);
       const timeoutMs = opts.timeoutMs ?? this.commandTimeoutMs;
       const run = (c: Connection) => commandOn(c, cmd, frame);
-      return BLOCKING.has(cmd) ? this.pooled(cmd, timeoutMs, run) : this.enqueue(cmd, timeoutMs, run);
+      return BLOCKING.has(cmd) ? this.pool.run(cmd, timeoutMs, run) : this.session.enqueue(cmd, timeoutMs, run);
     });
   }
 
   /**
-   * A streamed command: registers `event` (once per connection: it stays registered, see
-   * Connection.streamEvents), sends `cmd` and yields each event until charon's reply (also when the loop is
-   * left early, the command itself cannot be cancelled and runs to its end, its remaining events discarded).
-   * A reply with `success = no` is thrown after the events. The timeout covers the whole exchange. While it
-   * runs, `event` events go to the stream, not to subscribers.
+   * A streamed command: registers `event` (once per connection: it stays registered, see stream.ts), sends
+   * `cmd` and yields each event until charon's reply (also when the loop is left early, the command itself
+   * cannot be cancelled and runs to its end, its remaining events discarded). A reply with `success = no` is
+   * thrown after the events. The timeout covers the whole exchange. While it runs, `event` events go to the
+   * stream, not to subscribers.
    */
   stream(cmd: string, event: string, msg: Record<string, unknown> = {}, opts: CallOptions = {}): AsyncIterable<ViciSection> {
     return {
-      [Symbol.asyncIterator]: () => this.openStream(cmd, event, msg, opts),
+      [Symbol.asyncIterator]: () => streamIterator((push) => this.streamCollect(cmd, event, msg, opts, push)),
     };
   }
 
-  private openStream(cmd: string, event: string, msg: Record<string, unknown>, opts: CallOptions): AsyncIterator<ViciSection> {
-    const buffered: { payload: Buffer; off: number }[] = [];
-    let wake: (() => void) | undefined;
-    let finished = false;
-    let failure: Error | undefined;
-    let cancelled = false;
-    const done = this.streamCollect(cmd, event, msg, opts, (payload, off) => {
-      if (cancelled) return;
-      buffered.push({ payload, off });
-      wake?.();
-    });
-    done.then(
-      () => {
-        finished = true;
-        wake?.();
-      },
-      (err: Error) => {
-        finished = true;
-        failure = err;
-        wake?.();
-      },
-    );
-    return {
-      next: async (): Promise<IteratorResult<ViciSection>> => {
-        for (;;) {
-          if (cancelled) return { done: true, value: undefined };
-          const item = buffered.shift();
-          if (item) {
-            try {
-              return { done: false, value: decodeMessage(item.payload, item.off) };
-            } catch (err) {
-              cancelled = true;
-              throw err;
-            }
-          }
-          if (finished) {
-            cancelled = true;
-            if (failure) throw failure;
-            return { done: true, value: undefined };
-          }
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
-        }
-      },
-      return: async (): Promise<IteratorResult<ViciSection>> => {
-        cancelled = true;
-        buffered.length = 0;
-        return { done: true, value: undefined };
-      },
-    };
-  }
-
-  /** The streamed exchange itself: `onEvent` gets each stream event's raw payload. */
-  private streamCollect(
-    cmd: string,
-    event: string,
-    msg: Record<string, unknown>,
-    opts: CallOptions,
-    onEvent: (payload: Buffer, off: number) => void,
-  ): Promise<ViciSection> {
+  /** The streamed exchange, queued on the main connection: `push` gets each stream event's raw payload. */
+  private streamCollect(cmd: string, event: string, msg: Record<string, unknown>, opts: CallOptions, push: StreamPush): Promise<ViciSection> {
     return this.timed(cmd, () => {
       const frame = encodeCommand(cmd, msg);
       validateEventName(event);
-      return this.enqueue(`${cmd}`, opts.timeoutMs ?? this.commandTimeoutMs, async (conn) => {
-        // Registered already by a subscription or an earlier stream: registering twice would make charon send
-        // each event twice. Outside a stream, such events go to the subscribers (or nowhere).
-        if (!this.registered.has(event) && !conn.streamEvents.has(event)) {
-          await registerOn(conn, event, true);
-          conn.streamEvents.add(event);
-        }
-        conn.stream = { event, push: onEvent };
-        try {
-          return await commandOn(conn, cmd, frame);
-        } finally {
-          conn.stream = undefined;
-        }
-      });
+      return this.session.enqueue(cmd, opts.timeoutMs ?? this.commandTimeoutMs, (conn) => streamOn(conn, cmd, frame, event, push));
     });
   }
 
@@ -615,7 +195,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
     } finally {
       const ms = performance.now() - t0;
       const info: { cmd: string; ms: number; result: string; err?: string } = { cmd, ms: Math.round(ms * 10) / 10, result };
-      if (err !== undefined && !isSecret(cmd)) info.err = (err as Error).message;
+      if (err !== undefined && !SECRET.has(cmd)) info.err = (err as Error).message;
       this.log?.debug(info, 'vici command');
       this.emit('command', { name: cmd, ms, result });
     }
@@ -631,119 +211,13 @@ export class ViciClient extends EventEmitter<ClientEvents> {
    * from a bounded queue, never from the socket reader; one returning a promise is awaited before the next
    * event is delivered. The returned function unsubscribes (unregistering when the last handler goes).
    */
-  async subscribe(event: string, handler: EventHandler): Promise<Unsubscribe> {
-    validateEventName(event);
-    let set = this.subs.get(event);
-    const fresh = set === undefined;
-    if (!set) {
-      set = new Set();
-      this.subs.set(event, set);
-    }
-    set.add(handler);
-    const unsubscribe = this.unsubscriber(event, handler);
-    try {
-      if (fresh) {
-        const refused = this.admissionError();
-        if (refused) {
-          if (this.state === 'closed' || !this.backoff) throw refused;
-          return unsubscribe; // registered on the next connect
-        }
-        const p = this.enqueue(`register ${event}`, this.commandTimeoutMs, async (conn) => {
-          if (this.registered.has(event) || !this.subs.has(event)) return;
-          if (!conn.streamEvents.has(event)) await registerOn(conn, event, true);
-          this.registered.add(event);
-        });
-        this.pendingRegistration.set(event, p);
-        try {
-          await p;
-        } finally {
-          if (this.pendingRegistration.get(event) === p) this.pendingRegistration.delete(event);
-        }
-      } else {
-        await this.pendingRegistration.get(event);
-      }
-    } catch (err) {
-      // Lost connections are not the subscription's fault: with reconnect on it is registered again later.
-      if (err instanceof ViciConnectionError && this.backoff && this.state !== 'closed') return unsubscribe;
-      set.delete(handler);
-      if (set.size === 0 && this.subs.get(event) === set) this.subs.delete(event);
-      throw err;
-    }
-    return unsubscribe;
-  }
-
-  private unsubscriber(event: string, handler: EventHandler): Unsubscribe {
-    let done = false;
-    return async () => {
-      if (done) return;
-      done = true;
-      const set = this.subs.get(event);
-      if (!set?.delete(handler) || set.size > 0) return;
-      this.subs.delete(event);
-      if (!this.registered.has(event) || this.admissionError()) return;
-      await this.enqueue(`unregister ${event}`, this.commandTimeoutMs, async (conn) => {
-        if (this.subs.has(event) || !this.registered.has(event)) return; // subscribed again meanwhile
-        this.registered.delete(event);
-        if (conn.streamEvents.has(event)) return; // a stream of this connection still needs it
-        await registerOn(conn, event, false).catch((err: Error) => {
-          if (!(err instanceof ViciUnknownEventError)) throw err;
-        });
-      }).catch((err: Error) => {
-        // The registration dies with the connection anyway.
-        if (!(err instanceof ViciConnectionError)) throw err;
-      });
-    };
-  }
-
-  private onEvent(name: string, payload: Buffer, payloadOffset: number): void {
-    if (!this.subs.has(name)) return; // unsubscribed, unregister still on its way
-    this.deliveries.push({ name, payload, payloadOffset });
-  }
-
-  private deliver(d: Delivery): void | Promise<void> {
-    const handlers = this.subs.get(d.name);
-    if (!handlers) return;
-    let msg: ViciSection;
-    try {
-      msg = decodeMessage(d.payload, d.payloadOffset);
-    } catch (err) {
-      this.log?.warn({ event: d.name, err: (err as Error).message }, 'vici: event did not decode; dropped');
-      this.deliveries.markLost();
-      return;
-    }
-    let pending: Promise<void>[] | undefined;
-    try {
-      this.emit('event', d.name, msg);
-    } catch (err) {
-      this.log?.warn({ event: d.name, err: (err as Error).message }, "vici: an 'event' listener threw");
-    }
-    for (const h of [...handlers]) {
-      try {
-        const r = h(msg) as unknown;
-        if (r instanceof Promise || (typeof r === 'object' && r !== null && typeof (r as Promise<void>).then === 'function')) {
-          (pending ??= []).push(
-            (r as Promise<void>).catch((err: unknown) => this.log?.warn({ event: d.name, err: String(err) }, 'vici: event handler failed')),
-          );
-        }
-      } catch (err) {
-        this.log?.warn({ event: d.name, err: (err as Error).message }, 'vici: event handler threw');
-      }
-    }
-    if (pending) return Promise.all(pending).then(() => undefined);
+  subscribe(event: string, handler: EventHandler): Promise<Unsubscribe> {
+    return this.events.subscribe(event, handler);
   }
 
   /** A typed subscription: events that do not have the expected shape are logged and skipped. */
   private typed<T>(event: string, parse: (m: ViciSection) => T, h: (e: T) => void): Promise<Unsubscribe> {
-    return this.subscribe(event, (msg) => {
-      let e: T;
-      try {
-        e = parse(msg);
-      } catch (err) {
-        this.log?.warn({ event, err: (err as Error).message }, 'vici: event skipped');
-        return;
-      }
-      return h(e);
-    });
+    return this.subscribe(event, typedHandler(event, parse, h, this.log));
   }
 
   onIkeUpdown(h: (e: IkeUpdown) => void): Promise<Unsubscribe> {
@@ -874,30 +348,4 @@ function blockingTimeout(cmd: string, t: number | undefined): number {
   if (v === 0) throw new RangeError(`${cmd}: timeoutMs 0 would make charon wait forever; use a positive value, or -1 not to wait`);
   if (!Number.isInteger(v) || v < -1) throw new RangeError(`${cmd}: timeoutMs must be a positive integer or -1, not ${v}`);
   return v;
-}
-
-/** One command exchange on `conn`. */
-async function commandOn(conn: Connection, cmd: string, frame: Buffer): Promise<ViciSection> {
-  const pkt = await conn.exchange(frame);
-  if (pkt.type === PacketType.CMD_UNKNOWN) throw new ViciUnknownCommandError(cmd);
-  if (pkt.type !== PacketType.CMD_RESPONSE) throw outOfStep(conn, `${packetTypeName(pkt.type)} in reply to command '${cmd}'`);
-  const msg = decodeMessage(pkt.payload, pkt.payloadOffset);
-  const success = msg.success;
-  if (success !== undefined && asString(success) !== 'yes') throw new ViciCommandError(cmd, asString(msg.errmsg) ?? '', msg);
-  return msg;
-}
-
-/** EVENT_REGISTER (or EVENT_UNREGISTER) on `conn`. */
-async function registerOn(conn: Connection, event: string, register: boolean): Promise<void> {
-  const pkt = await conn.exchange(register ? encodeRegister(event) : encodeUnregister(event));
-  if (pkt.type === PacketType.EVENT_CONFIRM) return;
-  if (pkt.type === PacketType.EVENT_UNKNOWN) throw new ViciUnknownEventError(event);
-  throw outOfStep(conn, `${packetTypeName(pkt.type)} in reply to ${register ? 'registering' : 'unregistering'} '${event}'`);
-}
-
-/** A reply of the wrong kind: the server and we disagree on the exchange, so the connection goes. */
-function outOfStep(conn: Connection, detail: string): ViciError {
-  const err = new ViciConnectionError(conn.target.uri, `protocol error: ${detail}`);
-  conn.destroy(err);
-  return err;
 }

@@ -34,9 +34,14 @@ export class Connection {
   /**
    * Stream events (list-sa, list-conn, ...) registered on this socket and left registered: charon sends them
    * only in answer to this connection's own commands, so keeping them saves two round trips per streamed
-   * command (a filtered list-sas went from three exchanges to one). They die with the socket.
+   * command (one exchange instead of register, command, unregister). They die with the socket.
    */
   readonly streamEvents = new Set<string>();
+  /**
+   * Events registered on this socket for subscriptions (the main connection only). Kept with the
+   * socket because registrations die with it: a new connection starts with none, nothing to reset.
+   */
+  readonly subscribed = new Set<string>();
 
   static async open(target: ViciTarget, timeoutMs: number, hooks: ConnectionHooks, signal?: AbortSignal): Promise<Connection> {
     return new Connection(await openSocket(target, timeoutMs, signal), target, hooks);
