@@ -43,8 +43,10 @@ export class BlockingPool {
   async run<T>(what: string, timeoutMs: number, fn: (c: Connection) => Promise<T>): Promise<T> {
     const refused = this.admissionError();
     if (refused) throw refused;
-    if (this.inUse >= this.limit) {
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    // Checked again after every wake-up: a reload may have lowered the limit meanwhile (a woken
+    // command that must wait again keeps its place at the front).
+    for (let first = true; this.inUse >= this.limit; first = false) {
+      await new Promise<void>((resolve) => (first ? this.waiters.push(resolve) : this.waiters.unshift(resolve)));
       if (this.closed) throw this.closedError();
     }
     this.inUse++;

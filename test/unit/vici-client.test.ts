@@ -344,6 +344,46 @@ describe('ViciClient against a fake charon', () => {
     await assert.rejects(r, /client closed/);
   });
 
+  it("setLimits: a reload's higher limit lets waiting initiates go at once; a lower one holds from then on", async () => {
+    const release: (() => void)[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    fake.on('initiate', ({ conn }) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      return new Promise<void>((resolve) =>
+        release.push(() => {
+          inFlight--;
+          conn.respond({ success: 'yes' });
+          resolve();
+        }),
+      );
+    });
+    client = mk({ maxConcurrentInitiates: 1 });
+    await client.connect();
+    const first = ['a', 'b', 'c'].map((child) => client!.initiate({ child, timeoutMs: 1000 }));
+    await until(() => inFlight === 1, 'one initiate in flight');
+    client.setLimits({ commandTimeoutMs: 30_000, maxConcurrentInitiates: 3 });
+    await until(() => inFlight === 3, 'the waiting two go at once');
+    client.setLimits({ commandTimeoutMs: 30_000, maxConcurrentInitiates: 1 });
+    const later = ['d', 'e'].map((child) => client!.initiate({ child, timeoutMs: 1000 }));
+    // Three in flight over the new limit of one: d and e wait until all three are done, then go one by one.
+    for (const left of [2, 1]) {
+      release.shift()!();
+      await until(() => inFlight === left, `${left} in flight`);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(inFlight, left, 'nothing new starts while over the lowered limit');
+    }
+    release.shift()!();
+    await until(() => release.length === 1, 'd starts alone');
+    maxInFlight = 0;
+    release.shift()!();
+    await until(() => release.length === 1, 'then e');
+    release.shift()!();
+    await Promise.all([...first, ...later]);
+    assert.equal(maxInFlight, 1);
+  });
+
   it('initiate/terminate run on pool connections, at most maxConcurrentInitiates at once, main stays free', async () => {
     const release: (() => void)[] = [];
     let inFlight = 0;
