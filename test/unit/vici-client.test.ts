@@ -39,6 +39,26 @@ async function until(fn: () => boolean, what: string, timeoutMs = 5000): Promise
   }
 }
 
+/** Initiates the fake charon holds until the test releases them, one at a time, counting how many run at once. */
+function heldInitiates(fake: FakeCharon, onRequest?: (msg: ViciSection) => void): { release: (() => void)[]; inFlight(): number; max: { value: number } } {
+  const release: (() => void)[] = [];
+  let inFlight = 0;
+  const max = { value: 0 };
+  fake.on('initiate', ({ conn, msg }) => {
+    onRequest?.(msg);
+    inFlight++;
+    max.value = Math.max(max.value, inFlight);
+    return new Promise<void>((resolve) =>
+      release.push(() => {
+        inFlight--;
+        conn.respond({ success: 'yes' });
+        resolve();
+      }),
+    );
+  });
+  return { release, inFlight: () => inFlight, max };
+}
+
 const updown = (up: boolean, ike = 'gw', child = 'net', id = 7) => ({
   ...(up ? { up: 'yes' } : {}),
   [ike]: {
@@ -345,62 +365,37 @@ describe('ViciClient against a fake charon', () => {
   });
 
   it("setLimits: a reload's higher limit lets waiting initiates go at once; a lower one holds from then on", async () => {
-    const release: (() => void)[] = [];
-    let inFlight = 0;
-    let maxInFlight = 0;
-    fake.on('initiate', ({ conn }) => {
-      inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
-      return new Promise<void>((resolve) =>
-        release.push(() => {
-          inFlight--;
-          conn.respond({ success: 'yes' });
-          resolve();
-        }),
-      );
-    });
+    const held = heldInitiates(fake);
+    const { release } = held;
     client = mk({ maxConcurrentInitiates: 1 });
     await client.connect();
     const first = ['a', 'b', 'c'].map((child) => client!.initiate({ child, timeoutMs: 1000 }));
-    await until(() => inFlight === 1, 'one initiate in flight');
+    await until(() => held.inFlight() === 1, 'one initiate in flight');
     client.setLimits({ commandTimeoutMs: 30_000, maxConcurrentInitiates: 3 });
-    await until(() => inFlight === 3, 'the waiting two go at once');
+    await until(() => held.inFlight() === 3, 'the waiting two go at once');
     client.setLimits({ commandTimeoutMs: 30_000, maxConcurrentInitiates: 1 });
     const later = ['d', 'e'].map((child) => client!.initiate({ child, timeoutMs: 1000 }));
     // Three in flight over the new limit of one: d and e wait until all three are done, then go one by one.
     for (const left of [2, 1]) {
       release.shift()!();
-      await until(() => inFlight === left, `${left} in flight`);
+      await until(() => held.inFlight() === left, `${left} in flight`);
       await new Promise((r) => setTimeout(r, 20));
-      assert.equal(inFlight, left, 'nothing new starts while over the lowered limit');
+      assert.equal(held.inFlight(), left, 'nothing new starts while over the lowered limit');
     }
     release.shift()!();
     await until(() => release.length === 1, 'd starts alone');
-    maxInFlight = 0;
+    held.max.value = 0;
     release.shift()!();
     await until(() => release.length === 1, 'then e');
     release.shift()!();
     await Promise.all([...first, ...later]);
-    assert.equal(maxInFlight, 1);
+    assert.equal(held.max.value, 1);
   });
 
   it('initiate/terminate run on pool connections, at most maxConcurrentInitiates at once, main stays free', async () => {
-    const release: (() => void)[] = [];
-    let inFlight = 0;
-    let maxInFlight = 0;
     const args: Record<string, string | undefined>[] = [];
-    fake.on('initiate', ({ conn, msg }) => {
-      args.push({ child: asString(msg.child), timeout: asString(msg.timeout), limits: asString(msg['init-limits']) });
-      inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
-      return new Promise<void>((resolve) =>
-        release.push(() => {
-          inFlight--;
-          conn.respond({ success: 'yes' });
-          resolve();
-        }),
-      );
-    });
+    const held = heldInitiates(fake, (msg) => args.push({ child: asString(msg.child), timeout: asString(msg.timeout), limits: asString(msg['init-limits']) }));
+    const { release } = held;
     fake.on('terminate', ({ conn, msg }) => {
       args.push({ childId: asString(msg['child-id']), force: asString(msg.force), timeout: asString(msg.timeout) });
       conn.respond({ success: 'yes', matches: '1', terminated: '1' });
@@ -408,15 +403,15 @@ describe('ViciClient against a fake charon', () => {
     client = mk({ maxConcurrentInitiates: 2 });
     await client.connect();
     const inits = ['a', 'b', 'c', 'd'].map((child, i) => client!.initiate({ child, timeoutMs: i === 3 ? -1 : undefined, initLimits: i === 0 ? true : undefined }));
-    await until(() => inFlight === 2, 'two initiates in flight');
+    await until(() => held.inFlight() === 2, 'two initiates in flight');
     assert.equal((await client.version()).version, '5.9.8', 'main connection not blocked');
-    while (release.length || inFlight) {
+    while (release.length || held.inFlight()) {
       await until(() => release.length > 0, 'an initiate to release');
       release.shift()!();
       await new Promise((r) => setTimeout(r, 5));
     }
     await Promise.all(inits);
-    assert.equal(maxInFlight, 2);
+    assert.equal(held.max.value, 2);
     await client.terminate({ childId: 12, force: true });
     assert.deepEqual(args, [
       { child: 'a', timeout: '10000', limits: 'yes' },
