@@ -41,8 +41,8 @@ export function emailText(a: Alert, src: AlertSource): string {
 }
 
 /**
- * Loaded only when email is configured: nodemailer costs ~12 MB of RSS in every agent that
- * imports it (bench:footprint), and most agents send no email.
+ * Loaded only when email is configured: nodemailer costs resident memory in every agent that
+ * imports it (bench:footprint measures it), and most agents send no email.
  */
 function loadNodemailer(): typeof Nodemailer {
   return createRequire(import.meta.url)('nodemailer') as typeof Nodemailer;

@@ -79,9 +79,9 @@ export const VICI_COMMANDS = ['list-conns', 'list-sas', 'initiate', 'terminate']
 const VICI_RESULTS: ReadonlyArray<ViciCommandEvent['result']> = ['ok', 'error', 'timeout'];
 const ALERT_DROP_REASONS: readonly AlertDropReason[] = ['rate-limit', 'queue-full', 'retries-exhausted', 'duplicate', 'closed'];
 
-// Buckets: VICI commands and reconciles run in ms (list-sas of 400 children ~10 ms), an initiate
-// up to its timeout; probes in ms over a LAN up to their timeout; recovery from 20 ms (charon's own
-// close_action) to the backoff cap and beyond.
+// Buckets: VICI commands and reconciles run in milliseconds, an initiate up to its timeout; probes in
+// milliseconds over a LAN up to their timeout; recovery from as fast as charon's own close_action to
+// the backoff cap and beyond.
 const FAST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const RECOVERY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
 
