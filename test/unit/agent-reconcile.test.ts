@@ -145,6 +145,10 @@ const ROWS: Row[] = [
     obs: DOWN, reasons: EVENT, state: { repairedAt: NOW - 800, unheldRepairs: UNHELD_LIMIT - 1 }, status: 'backoff', requeue: 1000, after: { unheldRepairs: UNHELD_LIMIT, damped: true }, notes: ['damped', 'down'],
   },
   {
+    rule: "the agent's own IKE_SA restart for a stale sibling takes the CHILD_SA down: not a repair that failed to hold",
+    obs: DOWN, reasons: EVENT, ike: { restartedAt: NOW - 100 }, state: { repairedAt: NOW - 3000, unheldRepairs: UNHELD_LIMIT - 1 }, action: 'initiate', status: 'down', after: { unheldRepairs: UNHELD_LIMIT - 1, damped: false }, notes: ['down'],
+  },
+  {
     rule: "charon's restart takes the CHILD_SA down: never a flap",
     obs: DOWN, reasons: RESYNC, state: { repairedAt: NOW - 800, unheldRepairs: UNHELD_LIMIT - 1 }, action: 'initiate', status: 'down', after: { unheldRepairs: UNHELD_LIMIT - 1, repairedAt: undefined }, notes: ['down'],
   },
@@ -204,6 +208,11 @@ describe('reconcile: one rule a row', () => {
   it('the down is told before its damping', () => {
     const t = reconcile({ state: rt({ repairedAt: NOW - 800, unheldRepairs: UNHELD_LIMIT - 1 }), obs: DOWN, reasons: EVENT, now: NOW, policy: POLICY, random: FULL });
     assert.deepEqual(t.notes.map((n) => n.kind), ['down', 'damped']);
+  });
+
+  it('an IKE_SA restart is noted on the stream before it runs', () => {
+    const t = reconcile({ state: rt({ health: 'failing', escalation: 1, downSince: NOW - 9000 }), ike: newIkeStream(), obs: UP, reasons: new Set(['probe']), now: NOW, policy: POLICY, random: FULL });
+    assert.deepEqual([t.action?.kind, t.ike?.restartedAt], ['restart-ike', NOW]);
   });
 
   it('the leader is recorded on the IKE stream', () => {

@@ -88,6 +88,8 @@ export interface IkeStream {
   leader?: string;
   /** Until then the leader's attempt may still be running; after it, another sibling may take over. */
   leaderUntil?: number;
+  /** When the agent itself last restarted an IKE_SA of the connection (a stale sibling's repair). */
+  restartedAt?: number;
 }
 
 export function newIkeStream(): IkeStream {
@@ -184,7 +186,9 @@ export function reconcile(i: ReconcileInput): Transition {
   // repairs are damped. Losses from charon's restart count for nothing.
   let damping: Note | undefined;
   if (!installed && (s.repairedAt !== undefined || (s.downSince === undefined && s.busySince === undefined))) {
-    if (!afterCharonRestart(reasons)) {
+    // The agent's own IKE_SA restart (for a stale sibling) took it: not the peer's doing either.
+    const ownRestart = i.ike?.restartedAt !== undefined && s.repairedAt !== undefined && i.ike.restartedAt >= s.repairedAt;
+    if (!afterCharonRestart(reasons) && !ownRestart) {
       const unheld = s.repairedAt !== undefined && now - s.repairedAt < policy.holdMs;
       s.unheldRepairs = unheld ? s.unheldRepairs + 1 : 0;
       if (s.unheldRepairs >= UNHELD_LIMIT) {
@@ -241,7 +245,9 @@ export function reconcile(i: ReconcileInput): Transition {
     if (now < s.nextAttemptAt) return done('stale', 'probes failing, backing off', s.nextAttemptAt - now);
     const newest = [...obs.up].sort((a, b) => a.installAgeSec - b.installAgeSec)[0] as ChildRef;
     if (s.escalation === 0) return act(done('stale', 'probes fail'), { kind: 'restart-child', child: newest, why: 'probes fail through an installed CHILD_SA' });
-    return act(done('stale', 'probes fail'), { kind: 'restart-ike', ikeId: newest.ikeId, why: 'probes still fail after a CHILD_SA restart' });
+    // Noted before it runs: the siblings' losses it causes arrive while it is still under way.
+    const ike = i.ike ? { ...i.ike, restartedAt: now } : undefined;
+    return act(done('stale', 'probes fail'), { kind: 'restart-ike', ikeId: newest.ikeId, why: 'probes still fail after a CHILD_SA restart' }, ike);
   }
   if (s.health === 'target-down') return done('target-down', 'tunnel passes traffic, probe target does not answer');
   return done('up', 'installed');
