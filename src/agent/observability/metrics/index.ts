@@ -10,7 +10,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TunnelView } from '../../controller/agent.js';
 import type { TunnelConfig } from '../../config/load.js';
-import { newRuntime, type TunnelStatus } from '../../controller/reconcile.js';
+import { isHealthy, newRuntime, type TunnelStatus } from '../../controller/reconcile.js';
 import type { EventEmitter } from 'eventemitter3';
 import type { ActionEvent, ActionKind, ActionReason, AgentEvents, AgentSource, ReconcileEvent } from '../../controller/events.js';
 import { tunnelIke } from '../../controller/conns.js';
@@ -548,10 +548,6 @@ export class AgentMetrics implements AlertCounters {
   }
 
   private isHealthy(v: TunnelView): boolean {
-    if (!this.isUp(v)) return false;
-    const h = v.runtime.health;
-    if (h === 'failing') return false;
-    if (!v.config.enabled || v.config.probes.length === 0) return true;
-    return h === 'healthy' || h === 'target-down';
+    return isHealthy(v.runtime, this.isUp(v), v.config.probes.length > 0, v.config.enabled);
   }
 }
