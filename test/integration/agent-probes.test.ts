@@ -96,20 +96,22 @@ describe('agent: probe-driven repair (swanctl front end)', () => {
     const from = agent.logs.length;
     const t0 = performance.now();
     await lab.cutLink();
-    // The three tunnels share one dead peer. While one of them has an IKE_SA negotiating, the
-    // others wait for it instead of initiating too, so failures (and backoffs) are spread over
-    // the tunnels: wait for four backoffs in all.
+    // The three tunnels share one dead peer: the IKE_SA cannot be set up, so they share one attempt
+    // stream (one IKE_SA attempt at a time) and its backoff: wait for four backoffs of that stream.
     const backoffLines = () => agent.logs.slice(from).filter((l) => /backing off/.test(l.msg));
-    await waitFor(() => backoffLines().length >= 4, { timeoutMs: 90_000, what: 'four backoffs' });
+    const shared = () => backoffLines().filter((l) => l['shared'] === true);
+    await waitFor(() => shared().length >= 4, { timeoutMs: 90_000, what: "four backoffs of the connection's attempt stream" });
     const windowMs = performance.now() - t0;
-    for (const c of lab.children) {
-      const delays = backoffLines().filter((l) => l.tunnel === c).map((l) => Number(l['delayMs']));
-      // Jittered exponential per tunnel: delay n within [0.5, 1] x min(cap, base x 2^(n-1)).
-      delays.forEach((d, i) => {
-        const exp = Math.min(4000, 500 * 2 ** i);
-        assert.ok(d >= exp * 0.5 - 1 && d <= exp + 1, `${c}: backoff #${i + 1} = ${d} ms, expected within [${exp / 2}, ${exp}]`);
-      });
+    // Jittered exponential: after n failures the delay is within [0.5, 1] x min(cap, base x 2^(n-1)),
+    // and the stream's failures count up one attempt at a time whichever tunnel made it.
+    for (const l of backoffLines()) {
+      const n = Number(l['failures']);
+      const d = Number(l['delayMs']);
+      const exp = Math.min(4000, 500 * 2 ** (n - 1));
+      assert.ok(d >= exp * 0.5 - 1 && d <= exp + 1, `${l.tunnel}: backoff after ${n} failures = ${d} ms, expected within [${exp / 2}, ${exp}]`);
     }
+    assert.deepEqual(shared().map((l) => Number(l['failures'])).slice(0, 4), [1, 2, 3, 4], 'one stream for the connection');
+    assert.ok(shared().every((l) => /^IKE_SA ikev2-vpn: backing off \d+ ms after \d+ failed attempts \(timeout: /.test(String(l.msg))), 'charon\'s reason: timeout');
     // No storm: an initiate blocks for at most initiate_timeout (2 s) and nobody initiates while
     // an IKE_SA of the connection negotiates, so initiates cannot outpace one per 2 s overall.
     const initiates = agent.actions(from).filter((l) => l.action === 'initiate' || l.action === 'restart-ike').length;
