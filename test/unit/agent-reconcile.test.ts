@@ -5,11 +5,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   afterAction,
+  afterCharonLost,
   afterProbes,
   newIkeStream,
   newRuntime,
   reconcile,
   BUSY_RECHECK_MS,
+  CHARON_SHUTDOWN_LOSS_MS,
   DUPLICATE_CONFIRM_MS,
   DUPLICATE_VERIFY_MS,
   UNHELD_LIMIT,
@@ -208,6 +210,23 @@ describe('reconcile: one rule a row', () => {
   it('the down is told before its damping', () => {
     const t = reconcile({ state: rt({ repairedAt: NOW - 800, unheldRepairs: UNHELD_LIMIT - 1 }), obs: DOWN, reasons: EVENT, now: NOW, policy: POLICY, random: FULL });
     assert.deepEqual(t.notes.map((n) => n.kind), ['down', 'damped']);
+  });
+
+  it("a loss counted just before charon's socket closed was its shutdown: taken back, damping included", () => {
+    const t = reconcile({ state: rt({ repairedAt: NOW - 800, unheldRepairs: UNHELD_LIMIT - 1 }), obs: DOWN, reasons: EVENT, now: NOW, policy: POLICY, random: FULL });
+    assert.deepEqual([t.state.unheldRepairs, t.state.damped], [UNHELD_LIMIT, true]);
+    const back = afterCharonLost(t.state, NOW + 200);
+    assert.deepEqual([back.unheldRepairs, back.damped, back.nextAttemptAt, back.lastLoss], [UNHELD_LIMIT - 1, false, 0, undefined]);
+    // A loss long before the socket closed stays counted.
+    assert.equal(afterCharonLost(t.state, NOW + CHARON_SHUTDOWN_LOSS_MS + 1).unheldRepairs, UNHELD_LIMIT);
+  });
+
+  it('across a charon restart a repair is no longer judged: the CHILD_SA it brought goes with charon', () => {
+    const lost = afterCharonLost(rt({ repairedAt: NOW - 800, unheldRepairs: 2 }), NOW);
+    assert.equal(lost.repairedAt, undefined);
+    // A reconcile that sees the loss after the reconnect, whatever triggered it, counts nothing.
+    const t = reconcile({ state: lost, obs: DOWN, reasons: new Set(['retry']), now: NOW + 5000, policy: POLICY, random: FULL });
+    assert.deepEqual([t.state.unheldRepairs, t.state.damped, t.action?.kind], [0, false, 'initiate']);
   });
 
   it('an IKE_SA restart is noted on the stream before it runs', () => {

@@ -13,6 +13,7 @@ import { HealthChecker, type HealthReport, type RunProbe } from './health.js';
 import { observeTunnel, type TunnelObservation } from './observe.js';
 import {
   afterAction,
+  afterCharonLost,
   afterProbes,
   newIkeStream,
   newRuntime,
@@ -221,7 +222,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.viciLostAt = Date.now();
     this.log.warn({ err: err.message }, 'VICI connection lost; events may be missed until it is back');
     this.emit('vici-lost', { error: err.message, at: this.viciLostAt });
-    for (const v of this.tunnels.values()) v.runtime.status = 'vici-down';
+    for (const v of this.tunnels.values()) v.runtime = { ...afterCharonLost(v.runtime, this.viciLostAt), status: 'vici-down' };
   }
 
   private onCharonLog(e: Record<string, unknown>): void {

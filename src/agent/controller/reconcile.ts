@@ -66,6 +66,8 @@ export interface TunnelRuntime {
   unheldRepairs: number;
   /** Repairs are delayed because they do not hold (a repair loop). */
   damped: boolean;
+  /** The last loss counted toward damping, and the damping state before it (see afterCharonLost). */
+  lastLoss?: { at: number; unheld: number; damped: boolean; nextAttemptAt: number };
   /** Down or stale episodes since the agent started. */
   flaps: number;
   lastError?: string;
@@ -143,6 +145,8 @@ export const DUPLICATE_VERIFY_MS = 200;
 export const BUSY_RECHECK_MS = 250;
 /** Repairs that did not hold, in a row, before the next one is damped. */
 export const UNHELD_LIMIT = 3;
+/** Losses counted this long before charon's socket closed were its shutdown's down events. */
+export const CHARON_SHUTDOWN_LOSS_MS = 3000;
 
 export interface ReconcileInput {
   state: TunnelRuntime;
@@ -189,6 +193,7 @@ export function reconcile(i: ReconcileInput): Transition {
     // The agent's own IKE_SA restart (for a stale sibling) took it: not the peer's doing either.
     const ownRestart = i.ike?.restartedAt !== undefined && s.repairedAt !== undefined && i.ike.restartedAt >= s.repairedAt;
     if (!afterCharonRestart(reasons) && !ownRestart) {
+      s.lastLoss = { at: now, unheld: s.unheldRepairs, damped: s.damped, nextAttemptAt: s.nextAttemptAt };
       const unheld = s.repairedAt !== undefined && now - s.repairedAt < policy.holdMs;
       s.unheldRepairs = unheld ? s.unheldRepairs + 1 : 0;
       if (s.unheldRepairs >= UNHELD_LIMIT) {
@@ -251,6 +256,19 @@ export function reconcile(i: ReconcileInput): Transition {
   }
   if (s.health === 'target-down') return done('target-down', 'tunnel passes traffic, probe target does not answer');
   return done('up', 'installed');
+}
+
+/**
+ * charon's VICI socket closed at `lostAt`. Whatever happens to the tunnel's CHILD_SA from here until
+ * the reconnect is charon's restart, not a repair that failed to hold: the last repair is no longer
+ * judged. And charon sends a down event for every SA as it shuts down, which the agent does not always
+ * hear after its "shutting down" line: a loss counted just before the socket closed is taken back.
+ */
+export function afterCharonLost(state: TunnelRuntime, lostAt: number): TunnelRuntime {
+  const s: TunnelRuntime = { ...state, repairedAt: undefined };
+  const l = state.lastLoss;
+  if (!l || lostAt - l.at > CHARON_SHUTDOWN_LOSS_MS || l.at > lostAt) return s;
+  return { ...s, unheldRepairs: l.unheld, damped: l.damped, nextAttemptAt: l.nextAttemptAt, lastLoss: undefined };
 }
 
 /** An action is about to run: probe results from before it no longer describe the tunnel. */
