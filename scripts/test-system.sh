@@ -76,7 +76,10 @@ step "fresh Debian 12 root"
 debian_run "$SYSTEM_ROOT" /bin/bash -c 'set -e; export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends charon-systemd strongswan-swanctl strongswan-charon \
-    libcharon-extra-plugins iproute2 /root/debs/nodejs_*.deb >/dev/null'
+    libcharon-extra-plugins iproute2 /root/debs/nodejs_*.deb >/dev/null
+  # What our package depends on beyond that, downloaded only: the booted container has no route to
+  # the registry, and `apt-get install ./ipsec-keepalive_*.deb` there must find its Depends itself.
+  apt-get install -y -qq --no-install-recommends --download-only /root/debs/ipsec-keepalive_*.deb >/dev/null'
 step "strongSwan and nodejs installed"
 
 debian_boot "$SYSTEM_ROOT" "$OUT/boot.log" --private-network
