@@ -495,14 +495,12 @@ export class Agent extends EventEmitter<AgentEvents> {
       }
     };
 
+    /** The initiate that ends every action but duplicate removal, reported as that action. */
+    const initiateAs = (kind: ActionKind): Promise<ActionResult> => initiate().then(() => report(kind), (err: unknown) => report(kind, err));
+
     switch (action.kind) {
       case 'initiate':
-        try {
-          await initiate();
-          return report('initiate');
-        } catch (err) {
-          return report('initiate', err);
-        }
+        return initiateAs('initiate');
       case 'restart-child':
         try {
           await this.vici.terminate({ childId: action.child.childId, timeoutMs: v.config.terminateTimeoutMs });
@@ -512,24 +510,14 @@ export class Agent extends EventEmitter<AgentEvents> {
           this.log.info({ tunnel: name }, `tunnel ${name}: escalating to an IKE_SA restart at once`);
           return report('restart-child', new Error(`CHILD_SA delete not answered (${errMessage(err)}); restarting the IKE_SA`, { cause: err }));
         }
-        try {
-          await initiate();
-          return report('restart-child');
-        } catch (err) {
-          return report('restart-child', err);
-        }
+        return initiateAs('restart-child');
       case 'restart-ike':
-        try {
-          // force + a short timeout: a DELETE is sent so a live peer cleans up, but a dead one is
-          // not waited for beyond half a second.
-          await this.vici.terminate({ ikeId: action.ikeId, force: true, timeoutMs: Math.min(IKE_RESTART_TERMINATE_MS, v.config.terminateTimeoutMs) }).catch((err: unknown) => {
-            this.log.debug({ tunnel: name, err: errMessage(err) }, 'terminate of the stale IKE_SA did not complete');
-          });
-          await initiate();
-          return report('restart-ike');
-        } catch (err) {
-          return report('restart-ike', err);
-        }
+        // force + a short timeout: a DELETE is sent so a live peer cleans up, but a dead one is
+        // not waited for beyond half a second.
+        await this.vici.terminate({ ikeId: action.ikeId, force: true, timeoutMs: Math.min(IKE_RESTART_TERMINATE_MS, v.config.terminateTimeoutMs) }).catch((err: unknown) => {
+          this.log.debug({ tunnel: name, err: errMessage(err) }, 'terminate of the stale IKE_SA did not complete');
+        });
+        return initiateAs('restart-ike');
       case 'terminate-duplicates': {
         this.log.warn({ tunnel: name, keep: action.keep.childId, terminate: action.extras.map((e) => e.childId) }, `tunnel ${name}: ${action.extras.length + 1} CHILD_SAs installed, terminating the older ${action.extras.length}`);
         let last: ActionResult = { ok: true, startedAt, ms: 0 };
