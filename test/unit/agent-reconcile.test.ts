@@ -7,6 +7,7 @@ import {
   afterAction,
   afterCharonLost,
   afterProbes,
+  isHealthy,
   newIkeStream,
   newRuntime,
   reconcile,
@@ -310,9 +311,50 @@ describe('afterAction: one rule a row', () => {
 describe('afterProbes', () => {
   it('takes the verdict of a round started after the last action, and ignores older rounds', () => {
     const s = rt({ generation: 3 });
-    assert.equal(afterProbes(s, { health: 'failing', generation: 2, failures: [] }).stale, true);
-    const p = afterProbes(s, { health: 'failing', generation: 3, failures: ['tcp t: timeout'] });
+    assert.equal(afterProbes(s, { health: 'failing', generation: 2, failures: [], installed: true }).stale, true);
+    const p = afterProbes(s, { health: 'failing', generation: 3, failures: ['tcp t: timeout'], installed: true });
     assert.deepEqual([p.state.health, p.state.lastError, p.changed], ['failing', 'tcp t: timeout', true]);
+  });
+
+  // Probes that pass while charon has no CHILD_SA of the tunnel went out through a sibling's SA (same
+  // source address) or none at all: never healthy.
+  const ROWS: Array<[string, 'healthy' | 'target-down' | 'failing' | 'unknown', boolean, string]> = [
+    ['passing, CHILD_SA installed', 'healthy', true, 'healthy'],
+    ['passing, no CHILD_SA', 'healthy', false, 'unproven'],
+    ['target refuses, no CHILD_SA', 'target-down', false, 'unproven'],
+    ['target refuses, CHILD_SA installed', 'target-down', true, 'target-down'],
+    ['failing, no CHILD_SA', 'failing', false, 'failing'],
+    ['could not run, no CHILD_SA', 'unknown', false, 'unknown'],
+  ];
+  for (const [what, health, installed, want] of ROWS) {
+    it(`${what}: ${want}`, () => {
+      const p = afterProbes(rt(), { health, generation: 0, failures: [], installed });
+      assert.equal(p.state.health, want);
+    });
+  }
+  it('an unproven tunnel is not healthy, and its installed CHILD_SA alone does not end its outage', () => {
+    const s = afterProbes(rt({ downSince: NOW - 5000, status: 'down' }), { health: 'healthy', generation: 0, failures: [], installed: false }).state;
+    assert.equal(isHealthy(s, true, true, true), false);
+    const t = reconcile({ state: s, obs: UP, reasons: new Set(['verify']), now: NOW, policy: POLICY });
+    assert.equal(t.notes.some((n) => n.kind === 'repaired'), false, 'repaired only once probes pass through its own CHILD_SA');
+  });
+});
+
+describe('a tunnel whose CHILD_SA config charon does not have', () => {
+  const MISSING: TunnelPolicy = { ...POLICY, configLoaded: false, childName: 'ikev2-vpn-999' };
+  it('is not-loaded, never down or backoff, and the reason names the config', () => {
+    const t = reconcile({ state: rt(), obs: DOWN, reasons: new Set(['start']), now: NOW, policy: MISSING });
+    assert.equal(t.state.status, 'not-loaded');
+    assert.equal(t.action?.kind, 'initiate', 'attempts go on: the config may be loaded later');
+    assert.match(t.why, /no CHILD_SA config named "ikev2-vpn-999"/);
+    const later = reconcile({ state: { ...t.state, nextAttemptAt: NOW + 4000 }, obs: DOWN, reasons: new Set(['retry']), now: NOW, policy: MISSING });
+    assert.deepEqual([later.state.status, later.action], ['not-loaded', undefined]);
+  });
+  it('is up when charon has its CHILD_SA after all (loaded since the last list-conns)', () => {
+    assert.equal(reconcile({ state: rt(), obs: UP, reasons: new Set(['event']), now: NOW, policy: MISSING }).state.status, 'up');
+  });
+  it('when list-conns has not answered yet, nothing is claimed', () => {
+    assert.equal(reconcile({ state: rt(), obs: DOWN, reasons: new Set(['start']), now: NOW, policy: POLICY }).state.status, 'down');
   });
 });
 

@@ -38,7 +38,7 @@ export class FakeVici {
 }
 
 export function child(over: Partial<ChildRef> & { childId: number }): ChildRef {
-  return { ikeName: 'ikev2-vpn', ikeId: 1, state: 'INSTALLED', installAgeSec: 10, bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, ...over };
+  return { ikeName: 'ikev2-vpn', ikeId: 1, state: 'INSTALLED', installAgeSec: 10, bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0, sa: { name: 'ikev2-vpn-140', uniqueid: String(over.childId), state: over.state ?? 'INSTALLED' }, ...over };
 }
 
 /** What observeTunnel returns for these CHILD_SAs (installed: the INSTALLED ones). */
@@ -51,6 +51,7 @@ export function observation(children: ChildRef[], ikeNames = ['ikev2-vpn']): Tun
     ikeIds: [...new Set(children.map((c) => c.ikeId))],
     ikeNames: children.length ? ikeNames : [],
     ikeEstablished: children.length > 0,
+    ikeSas: [],
   };
 }
 

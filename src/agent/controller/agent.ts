@@ -27,13 +27,19 @@ import {
   type TunnelStatus,
 } from './reconcile.js';
 import { WorkQueue, type Reason, type WorkItem } from './workqueue.js';
+import type { ProbeResult } from '../../probes/types.js';
+import { closest } from '../../suggest.js';
 
 export interface TunnelView {
   config: TunnelConfig;
   runtime: TunnelRuntime;
   /** Last observation, for metrics and status. */
   obs?: TunnelObservation;
+  /** When `obs` was read (ms). */
+  observedAt?: number;
   conn?: ChildConnInfo;
+  /** The last probe round, for status. */
+  probes?: { at: number; results: ProbeResult[] };
 }
 
 export interface AgentOptions {
@@ -68,6 +74,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly tunnels = new Map<string, TunnelView>();
   /** child config name -> connection info, from list-conns */
   private conns = new Map<string, ChildConnInfo>();
+  /** list-conns has answered at least once: a child missing from `conns` is really not loaded. */
+  private connsKnown = false;
   private readonly workers: number;
   private workerLoops: Promise<void>[] = [];
   private unsubscribes: Array<() => Promise<void>> = [];
@@ -185,9 +193,14 @@ export class Agent extends EventEmitter<AgentEvents> {
   private async loadConns(): Promise<void> {
     const map = childConnMap(await this.vici.listConns());
     this.conns = map;
+    this.connsKnown = true;
     for (const t of this.config.tunnels) {
       if (t.enabled && !map.has(t.child)) {
-        this.log.warn({ tunnel: t.name, child: t.child }, `tunnel ${t.name}: charon has no CHILD_SA config named ${JSON.stringify(t.child)} (list-conns); will retry`);
+        const like = closest(t.child, [...map.keys()]);
+        this.log.warn(
+          { tunnel: t.name, child: t.child, ...(like ? { didYouMean: like } : {}) },
+          `tunnel ${t.name}: charon has no CHILD_SA config named ${JSON.stringify(t.child)}${like ? ` (did you mean ${JSON.stringify(like)}?)` : ''}; it stays not-loaded until charon has it (swanctl --load-conns, then systemctl reload ipsec-keepalive)`,
+        );
       }
     }
   }
@@ -287,16 +300,20 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.emit('health', r);
     const previous = v.runtime.health;
     const failures = r.results.filter((x) => !x.success).map((x) => `${x.kind} ${x.target}: ${x.error ?? 'failed'}`);
-    const p = afterProbes(v.runtime, { health: r.health, generation: r.generation, failures });
+    v.probes = { at: Date.now(), results: r.results };
+    const p = afterProbes(v.runtime, { health: r.health, generation: r.generation, failures, installed: (v.obs?.up.length ?? 0) > 0 });
     if (p.stale) return; // started before a repair: says nothing about now
     v.runtime = p.state;
+    if (p.changed && p.state.health === 'unproven') {
+      this.log.warn({ tunnel: r.tunnel, child: v.config.child }, `tunnel ${r.tunnel}: probes pass, but charon has no CHILD_SA ${JSON.stringify(v.config.child)}: they went through another SA or none, and do not count`);
+    }
     this.log.debug({ tunnel: r.tunnel, health: r.health, attempts: r.attempts }, 'probe round');
     // Every round also refreshes the tunnel's SA view (install time, counters) for metrics:
     // one filtered list-sas per tunnel per probe interval.
     this.queue.add(r.tunnel, p.changed || r.health === 'failing' ? 'probe' : 'verify');
     // Probes that could not run (a name that does not resolve) leave the health unknown: say so each round, like failures.
     const unrunnable = r.health === 'unknown' && failures.length > 0;
-    if (p.changed || r.health === 'failing' || unrunnable) {
+    if ((p.changed && p.state.health !== 'unproven') || r.health === 'failing' || unrunnable) {
       this.log.info({ tunnel: r.tunnel, health: r.health, previous, attempts: r.attempts, results: r.results.map((x) => ({ kind: x.kind, target: x.target, ok: x.success, ms: Math.round(x.durationMs), error: x.error })) }, `tunnel ${r.tunnel}: probes ${r.health}`);
     }
   }
@@ -328,6 +345,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       backoff: { baseMs: v.config.backoffBaseMs, capMs: v.config.backoffCapMs },
       charonRecovers: this.charonRecovers(v),
       attemptMs: v.config.initiateTimeoutMs + INITIATE_MARGIN_MS,
+      childName: v.config.child,
+      ...(this.connsKnown ? { configLoaded: this.conns.has(v.config.child) } : {}),
     };
   }
 
@@ -372,6 +391,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       return;
     }
     v.obs = obs;
+    v.observedAt = Date.now();
     const ikeName = tunnelIke(v.config, v.conn);
     const policy = this.policyOf(v);
     const t = reconcile({ state: v.runtime, ike: this.ikeStream(ikeName), obs, reasons: item.reasons, now: Date.now(), policy });
@@ -386,6 +406,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       return;
     }
     const result = await this.execute(v, t.action, item.reasons);
+    // It came up although list-conns did not have it: charon got the config since. Learn its IKE name.
+    if (result.ok && this.connsKnown && !this.conns.has(v.config.child)) await this.loadConns().catch(() => undefined);
     const a = afterAction({ state: v.runtime, ike: this.ikeStream(ikeName), action: t.action, result, reasons: item.reasons, now: Date.now(), policy, viciLost: !this.vici.connected });
     v.runtime = a.state;
     if (ikeName && a.ike) this.ikeStreams.set(ikeName, a.ike);

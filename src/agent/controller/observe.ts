@@ -1,6 +1,6 @@
 // Turns charon's list-sas answer into what the agent's reconcile needs to know about one tunnel.
 // Pure: no I/O, so every rule here is unit-tested on recorded answers.
-import type { IkeSa } from '../../vici/index.js';
+import type { ChildSa, IkeSa } from '../../vici/index.js';
 
 /** CHILD_SA states that carry traffic. REKEYED is the old half of a finished rekey, on its way out. */
 const UP_STATES = new Set(['INSTALLED', 'REKEYING', 'REKEYED', 'UPDATING']);
@@ -20,6 +20,8 @@ export interface ChildRef {
   bytesOut: number;
   packetsIn: number;
   packetsOut: number;
+  /** charon's own section for the CHILD_SA (SPIs, traffic selectors, algorithms, lifetimes), for `status`. */
+  sa: ChildSa;
 }
 
 export interface TunnelObservation {
@@ -43,6 +45,8 @@ export interface TunnelObservation {
   ikeNames: string[];
   /** An IKE_SA of the tunnel's connection is ESTABLISHED: a CHILD_SA can be created on it. */
   ikeEstablished: boolean;
+  /** The IKE_SAs that hold the child or belong to the tunnel's connection, as charon listed them, for `status`. */
+  ikeSas: IkeSa[];
 }
 
 /** Up: at the agent's last look, made while VICI was connected, charon had a CHILD_SA of the tunnel carrying traffic. */
@@ -83,7 +87,7 @@ function childCreates(ike: IkeSa): number {
  * `sas` may hold other IKE_SAs and children: only `child` (and IKE_SAs named `ike`, when given) count.
  */
 export function observeTunnel(sas: readonly IkeSa[], child: string, ike?: string, ownInitiates = 0): TunnelObservation {
-  const obs: TunnelObservation = { up: [], installed: [], charonBusy: false, childCreates: 0, ikeIds: [], ikeNames: [], ikeEstablished: false };
+  const obs: TunnelObservation = { up: [], installed: [], charonBusy: false, childCreates: 0, ikeIds: [], ikeNames: [], ikeEstablished: false, ikeSas: [] };
   for (const sa of sas) {
     if (ike !== undefined && sa.name !== ike) continue;
     let holds = false;
@@ -100,6 +104,7 @@ export function observeTunnel(sas: readonly IkeSa[], child: string, ike?: string
         bytesOut: num(c['bytes-out']),
         packetsIn: num(c['packets-in']),
         packetsOut: num(c['packets-out']),
+        sa: c,
       };
       if (UP_STATES.has(c.state)) obs.up.push(ref);
       if (c.state === 'INSTALLED') obs.installed.push(ref);
@@ -108,6 +113,7 @@ export function observeTunnel(sas: readonly IkeSa[], child: string, ike?: string
     // An IKE_SA that does not hold the child still matters when it belongs to the tunnel's
     // connection: a reauthentication or an initiate in flight will bring the child with it.
     if (holds || ike !== undefined) {
+      obs.ikeSas.push(sa);
       if (sa.state === 'ESTABLISHED') obs.ikeEstablished = true;
       const why = ikeBusy(sa, ownInitiates);
       if (why) busy(obs, why);

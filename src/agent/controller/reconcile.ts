@@ -14,7 +14,11 @@ import type { FailureReason } from './failure-reason.js';
 import { pickDuplicates, type ChildRef, type TunnelObservation } from './observe.js';
 import type { Reason } from './workqueue.js';
 
-export type Health = 'unknown' | 'healthy' | 'failing' | 'target-down';
+/**
+ * The last probe round's verdict. `unproven`: the probes passed but charon had no CHILD_SA of the
+ * tunnel, so they went out through another SA or none: they prove nothing about this tunnel.
+ */
+export type Health = 'unknown' | 'healthy' | 'failing' | 'target-down' | 'unproven';
 
 /** The one status vocabulary: logs, metrics, alerts and `status` all use it. */
 export type TunnelStatus =
@@ -27,7 +31,8 @@ export type TunnelStatus =
   | 'stale'
   | 'target-down'
   | 'disabled'
-  | 'vici-down';
+  | 'vici-down'
+  | 'not-loaded';
 
 export interface LastAction {
   kind: ActionKind;
@@ -110,6 +115,10 @@ export interface TunnelPolicy {
   charonRecovers: boolean;
   /** The longest an initiate can take (its timeout and the client's margin): a leader's lease. */
   attemptMs: number;
+  /** false: charon's list-conns has no CHILD_SA config of this name (a misspelling, or not loaded yet). */
+  configLoaded?: boolean;
+  /** The tunnel's CHILD_SA config name, for messages. */
+  childName?: string;
 }
 
 export type Action =
@@ -165,6 +174,18 @@ function afterCharonRestart(reasons: ReadonlySet<Reason>): boolean {
 }
 
 export function reconcile(i: ReconcileInput): Transition {
+  const t = decide(i);
+  // A tunnel whose CHILD_SA config charon does not have is said so plainly, not "down" or "backoff":
+  // the fix is in charon's configuration (or the agent's), not in the peer. Attempts go on, backing
+  // off: the config may be loaded later, and no event says when.
+  if (i.policy.configLoaded === false && i.obs.up.length === 0 && (t.state.status === 'down' || t.state.status === 'backoff')) {
+    t.state.status = 'not-loaded';
+    t.why = `charon has no CHILD_SA config named ${JSON.stringify(i.policy.childName ?? i.policy.name)}; ${t.why}`;
+  }
+  return t;
+}
+
+function decide(i: ReconcileInput): Transition {
   const { obs, now, policy, reasons } = i;
   const s: TunnelRuntime = { ...i.state };
   const notes: Note[] = [];
@@ -303,7 +324,7 @@ function episode(s: TunnelRuntime, obs: TunnelObservation, reasons: ReadonlySet<
     notes.push({ kind: 'down', why: s.downReason, charonRecovers });
     return;
   }
-  const healthy = s.health !== 'unknown' || !policy.probed || s.downSince === undefined;
+  const healthy = (s.health !== 'unknown' && s.health !== 'unproven') || !policy.probed || s.downSince === undefined;
   if (healthy && s.downSince !== undefined) {
     notes.push({ kind: 'repaired', downMs: now - s.downSince });
     s.downSince = undefined;
@@ -431,14 +452,21 @@ export interface ProbeReport {
   generation: number;
   /** Failed probes as "kind target: error". */
   failures: string[];
+  /** At the agent's last look charon had a CHILD_SA of the tunnel carrying traffic. */
+  installed: boolean;
 }
 
-/** A probe round's verdict. Rounds started before the last action say nothing about now. */
+/**
+ * A probe round's verdict. Rounds started before the last action say nothing about now. Probes that
+ * pass while charon has no CHILD_SA of the tunnel left through another SA (a sibling with the same
+ * source address) or none: they are `unproven`, never healthy.
+ */
 export function afterProbes(state: TunnelRuntime, r: ProbeReport): { state: TunnelRuntime; changed: boolean; stale: boolean } {
   if (r.generation !== state.generation) return { state, changed: false, stale: true };
-  const s: TunnelRuntime = { ...state, health: r.health };
+  const passed = r.health === 'healthy' || r.health === 'target-down';
+  const s: TunnelRuntime = { ...state, health: passed && !r.installed ? 'unproven' : r.health };
   if (r.health === 'failing') s.lastError = r.failures.join('; ');
-  return { state: s, changed: state.health !== r.health, stale: false };
+  return { state: s, changed: state.health !== s.health, stale: false };
 }
 
 /** Up and passing traffic as far as the agent knows: the one definition of healthy. */

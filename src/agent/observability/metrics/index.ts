@@ -55,6 +55,7 @@ const TUNNEL_STATUSES = [
   'target-down',
   'disabled',
   'vici-down',
+  'not-loaded',
 ] as const satisfies readonly TunnelStatus[];
 // Fails to compile when reconcile.ts grows a status this list does not export.
 const _allStatuses: Record<Exclude<TunnelStatus, (typeof TUNNEL_STATUSES)[number]>, never> = {};
