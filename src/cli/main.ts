@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG, loadConfig } from '../agent/config/load.js';
 import { runAgentCommand } from './run.js';
-import { runCheck, runDoctor, runStatus } from './inspect.js';
+import { runCheck, runDoctor } from './inspect.js';
+import { runStatus, UnknownTunnelError } from './status.js';
 
 /** Exit codes (documented in README and --help). */
 export const EXIT = {
@@ -25,7 +26,7 @@ Usage: ipsec-keepalive <command> [options]
 
 Commands:
   run       run the agent (event-driven repair, traffic probes, metrics, alerts)
-  status    tunnels and their SAs straight from charon (--json for machines)
+  status    the tunnels as the running agent sees them (or charon, when none runs)
   check     probe every configured target once; exit 1 if any fails
   doctor    compare charon's loaded connections with the recommended hardening
   validate  read the config file and exit: 0 when valid, 78 with the error (systemctl reload runs it)
@@ -42,7 +43,7 @@ Exit codes: 0 ok, 1 failure (check: a probe failed), 64 usage error,
 
 const COMMAND_HELP: Record<string, string> = {
   run: `Usage: ipsec-keepalive run [-c PATH] [--socket URI]\n\nRuns the agent in the foreground (systemd: Type=notify, with a watchdog). SIGHUP reloads the\nconfig, SIGTERM/SIGINT stop it. Logs JSON lines to stdout (pretty in a terminal; under systemd\neach line carries its syslog priority for journald).`,
-  status: `Usage: ipsec-keepalive status [-c PATH] [--socket URI] [--json]\n\nLists the configured tunnels (or, without a config file, every CHILD_SA config charon\nhas loaded) with their IKE_SA and CHILD_SA state.`,
+  status: `Usage: ipsec-keepalive status [NAME...] [-v] [--json] [-c PATH] [--charon | --socket URI]\n\nThe tunnels as the running agent sees them: status in the agent's words, since when, IKE_SA and\nCHILD_SA, the last probes, backoff and damping, the last repair and charon's reason when it failed.\nIt asks the agent on its status socket (status.socket in the config); when no agent answers, or\nwith --charon or --socket, it reads charon itself and says so. NAME selects tunnels by tunnel or\nCHILD_SA name. -v adds the SA detail (SPIs, traffic selectors, algorithms, counters, lifetimes);\n--json prints the same document /status serves (snake_case keys).\nExit 0 when every selected enabled tunnel is up, 1 when one is not, 64 for an unknown NAME.`,
   check: `Usage: ipsec-keepalive check [-c PATH] [--json]\n\nProbes every configured target once, from each tunnel's source address.\nExit 0 when all pass, 1 when any fails.`,
   doctor: `Usage: ipsec-keepalive doctor [-c PATH] [--socket URI]\n\nReads charon's loaded connections (swanctl.conf or ipsec.conf) and warns where they\ndiffer from the hardening the agent relies on, or risk duplicate CHILD_SAs.`,
   validate: `Usage: ipsec-keepalive validate [-c PATH]\n\nReads and checks the config file as \`run\` would, and exits: 0 when it is valid, 78 with a\none-line error naming the field when it is not. \`systemctl reload\` runs it before it signals\nthe agent, so a broken file fails the reload and the running configuration stays.`,
@@ -75,20 +76,27 @@ export async function main(argv: string[]): Promise<number> {
     const { runRecord } = await import('./record.js');
     return runRecord(rest);
   }
-  let values: { config?: string; socket?: string; json?: boolean };
+  let values: { config?: string; socket?: string; json?: boolean; verbose?: boolean; charon?: boolean };
+  let positionals: string[] = [];
   try {
-    ({ values } = parseArgs({
+    ({ values, positionals } = parseArgs({
       args: rest,
       options: {
         config: { type: 'string', short: 'c' },
         socket: { type: 'string' },
         json: { type: 'boolean' },
+        verbose: { type: 'boolean', short: 'v' },
+        charon: { type: 'boolean' },
       },
       strict: true,
-      allowPositionals: false,
+      allowPositionals: command === 'status',
     }));
   } catch (err) {
     console.error(`ipsec-keepalive ${command}: ${(err as Error).message}`);
+    return EXIT.USAGE;
+  }
+  if (command !== 'status' && (values.verbose || values.charon)) {
+    console.error(`ipsec-keepalive ${command}: ${values.verbose ? '-v/--verbose' : '--charon'} is an option of status only (try ${command} --help)`);
     return EXIT.USAGE;
   }
   try {
@@ -96,7 +104,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'run':
         return await runAgentCommand(values);
       case 'status':
-        return await runStatus(values);
+        return await runStatus({ ...values, names: positionals });
       case 'check':
         return await runCheck(values);
       case 'doctor':
@@ -112,6 +120,10 @@ export async function main(argv: string[]): Promise<number> {
       }
     }
   } catch (err) {
+    if (err instanceof UnknownTunnelError) {
+      console.error(`ipsec-keepalive status: ${err.message}`);
+      return EXIT.USAGE;
+    }
     if (err instanceof ConfigError) {
       console.error(`ipsec-keepalive: ${err.message}`);
       return EXIT.CONFIG;

@@ -8,6 +8,8 @@ import type { AgentConfig } from '../agent/config/load.js';
 import { AgentMetrics, type ViciCommandEvent } from '../agent/observability/metrics/index.js';
 import { startMetricsServer, type MetricsServer } from '../agent/observability/metrics/server.js';
 import type { ViciClient } from '../vici/index.js';
+import { agentStatusDocument, type StatusDocument } from '../agent/observability/status.js';
+import { startStatusSocket, type StatusSocket } from '../agent/observability/status-socket.js';
 
 export interface Observability {
   reload(cfg: AgentConfig): Promise<void>;
@@ -29,6 +31,10 @@ function version(): string {
  */
 export async function startObservability(cfg: AgentConfig, agent: Agent, vici: ViciClient, log: Logger): Promise<Observability> {
   const ver = version();
+  const startedAt = new Date().toISOString();
+  let current = cfg;
+  const status = (): StatusDocument =>
+    agentStatusDocument(agent, { version: ver, pid: process.pid, started_at: startedAt, config: current.path, vici_socket: current.viciUri, vici_connected: vici.connected }, Date.now());
   const metrics = new AgentMetrics({ agent, vici, tunnels: cfg.tunnels, version: ver });
   const onEvent = (name: string): void => metrics.recordViciEvent(name);
   const onCommand = (e: ViciCommandEvent): void => metrics.recordViciCommand(e);
@@ -42,28 +48,48 @@ export async function startObservability(cfg: AgentConfig, agent: Agent, vici: V
       host: c.metrics.host,
       port: c.metrics.port,
       registry: metrics.registry,
+      status,
       health: () => ({ vici: vici.connected ? 'connected' : 'disconnected', tunnels: agent.view().size }),
       onError: (err) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'rendering /metrics failed'),
     });
     serverKey = `${c.metrics.host}:${c.metrics.port}`;
     log.info({ address: server.address }, `metrics on http://${server.address}/metrics`);
   };
+  // The status socket is a convenience for `status`: one that cannot be served is said, not fatal.
+  let socket: StatusSocket | undefined;
+  const startSocket = async (c: AgentConfig): Promise<void> => {
+    if (!c.status.enabled) return;
+    try {
+      socket = await startStatusSocket(c.status.socket, status);
+      log.debug({ path: socket.path }, 'status socket listening');
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, `${(err as Error).message}; \`ipsec-keepalive status\` will read charon directly${c.metrics.enabled ? ', /status is on the metrics listener' : ''}`);
+    }
+  };
   const alerts = new AlertDispatcher({ agent, log: log.child({ component: 'alerts' }), counters: metrics, version: ver });
   try {
     if (cfg.metrics.enabled) await startServer(cfg);
+    await startSocket(cfg);
     alerts.configure(cfg.alerts);
     metrics.initAlertChannels(alerts.channels);
   } catch (err) {
     vici.off('event', onEvent);
     vici.off('command', onCommand);
     metrics.close();
-    await alerts.close();
+    await Promise.all([alerts.close(), server?.close(), socket?.close()]);
     throw err;
   }
 
   return {
     async reload(next) {
+      current = next;
       metrics.setConfigured(next.tunnels);
+      const socketKey = next.status.enabled ? next.status.socket : '';
+      if (socketKey !== (socket?.path ?? '')) {
+        await socket?.close();
+        socket = undefined;
+        await startSocket(next);
+      }
       alerts.configure(next.alerts);
       metrics.initAlertChannels(alerts.channels);
       const key = next.metrics.enabled ? `${next.metrics.host}:${next.metrics.port}` : '';
@@ -84,7 +110,7 @@ export async function startObservability(cfg: AgentConfig, agent: Agent, vici: V
       vici.off('event', onEvent);
       vici.off('command', onCommand);
       metrics.close();
-      await Promise.all([server?.close(), alerts.close()]);
+      await Promise.all([server?.close(), socket?.close(), alerts.close()]);
     },
   };
 }

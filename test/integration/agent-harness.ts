@@ -45,7 +45,9 @@ export function labConfig(lab: Lab, over: { tunnels?: object[]; defaults?: objec
 /** `entry` runs another build of the CLI (the installed product) instead of the source. */
 export async function startAgent(lab: Lab, cfg: object, name = 'agent', entry: string[] = SOURCE_ENTRY): Promise<RunningAgent> {
   const configPath = join(lab.dir, `${name}.yaml`);
-  writeFileSync(configPath, stringify(cfg));
+  // Each agent its own status socket in the lab, not the system's /run/ipsec-keepalive.
+  const withStatus = (c: object): object => ('status' in c ? c : { ...c, status: { socket: join(lab.dir, `${name}.status.sock`) } });
+  writeFileSync(configPath, stringify(withStatus(cfg)));
   const proc = lab.spawnIn('left', [...entry, 'run', '--config', configPath]);
   const logs: LogLine[] = [];
   let raw = '';
@@ -88,7 +90,7 @@ export async function startAgent(lab: Lab, cfg: object, name = 'agent', entry: s
       return logs.slice(from).filter((l) => typeof l.action === 'string');
     },
     writeConfig(c) {
-      writeFileSync(configPath, stringify(c));
+      writeFileSync(configPath, stringify(withStatus(c)));
     },
     reload() {
       proc.kill('SIGHUP');

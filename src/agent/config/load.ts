@@ -72,6 +72,7 @@ export interface AgentConfig {
   defaults: Tuning;
   tunnels: TunnelConfig[];
   metrics: { enabled: boolean; host: string; port: number };
+  status: { enabled: boolean; socket: string };
   alerts?: RawConfig['alerts'];
   logLevel: RawConfig['log']['level'];
 }
@@ -138,6 +139,7 @@ function toAgentConfig(raw: RawConfig, source: string): AgentConfig {
     defaults,
     tunnels,
     metrics: { enabled: raw.metrics.enabled, host: (m[1] ?? m[2]) as string, port },
+    status: { enabled: raw.status.enabled, socket: raw.status.socket },
     logLevel: raw.log.level,
   };
   if (raw.alerts) cfg.alerts = raw.alerts;

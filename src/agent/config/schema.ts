@@ -9,6 +9,8 @@ import { z } from 'zod';
 export const DEFAULT_VICI_URI = 'unix:///var/run/charon.vici';
 /** Not used by the known IPsec exporters (8079, 9536, 9814, 9903). */
 export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9842';
+/** Where the running agent serves its status for `ipsec-keepalive status` (systemd's RuntimeDirectory). */
+export const DEFAULT_STATUS_SOCKET = '/run/ipsec-keepalive/status.sock';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -142,6 +144,13 @@ export const configSchema = z
       })
       .strict()
       .default({ enabled: true, listen: DEFAULT_METRICS_LISTEN }),
+    status: z
+      .object({
+        enabled: z.boolean().default(true),
+        socket: z.string().regex(/^\/[^\0]+$/, 'expected an absolute path').default(DEFAULT_STATUS_SOCKET),
+      })
+      .strict()
+      .default({ enabled: true, socket: DEFAULT_STATUS_SOCKET }),
     alerts: alertsSchema.optional(),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })

@@ -40,6 +40,8 @@ export interface TunnelView {
   conn?: ChildConnInfo;
   /** The last probe round, for status. */
   probes?: { at: number; results: ProbeResult[] };
+  /** What the last reconcile's decision rested on, for status. */
+  why?: string;
 }
 
 export interface AgentOptions {
@@ -105,6 +107,16 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** Current tunnels with their runtime state (read by metrics at scrape time and by status). */
   view(): ReadonlyMap<string, TunnelView> {
     return this.tunnels;
+  }
+
+  /** Whether charon has this CHILD_SA config (list-conns); undefined until list-conns has answered. */
+  configLoaded(child: string): boolean | undefined {
+    return this.connsKnown ? this.conns.has(child) : undefined;
+  }
+
+  /** When the tunnel's next probe round starts (ms), if one is scheduled. */
+  nextProbeAt(name: string): number | undefined {
+    return this.health.nextRoundAt(name);
   }
 
   get viciConnected(): boolean {
@@ -396,6 +408,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const policy = this.policyOf(v);
     const t = reconcile({ state: v.runtime, ike: this.ikeStream(ikeName), obs, reasons: item.reasons, now: Date.now(), policy });
     v.runtime = t.state;
+    v.why = t.why;
     if (ikeName && t.ike) this.ikeStreams.set(ikeName, t.ike);
     this.tell(v, t.notes);
     this.log.debug({ tunnel: item.name, status: t.state.status, decision: t.action?.kind ?? 'none', why: t.why, reasons, up: obs.up.length, busy: obs.busyWhy ?? false }, 'reconcile');

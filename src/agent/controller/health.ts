@@ -48,6 +48,8 @@ export function classify(results: readonly ProbeResult[]): Health {
 interface Slot {
   cfg: TunnelConfig;
   timer?: NodeJS.Timeout;
+  /** When the timer fires (ms). */
+  dueAt?: number;
   running: boolean;
   /** A verify was asked for while a round ran: run again right after. */
   again: boolean;
@@ -101,6 +103,12 @@ export class HealthChecker {
     this.schedule(slot, delayMs);
   }
 
+  /** When the tunnel's next round starts (ms), if one is scheduled (not while a round runs). */
+  nextRoundAt(tunnel: string): number | undefined {
+    const slot = this.slots.get(tunnel);
+    return slot && !slot.running ? slot.dueAt : undefined;
+  }
+
   stop(): void {
     this.stopped = true;
     for (const s of this.slots.values()) if (s.timer) clearTimeout(s.timer);
@@ -109,6 +117,7 @@ export class HealthChecker {
 
   private schedule(slot: Slot, ms: number): void {
     if (slot.timer) clearTimeout(slot.timer);
+    slot.dueAt = Date.now() + ms;
     slot.timer = setTimeout(() => void this.round(slot), ms);
   }
 

@@ -1,4 +1,4 @@
-// The HTTP endpoint Prometheus scrapes: /metrics and /healthz, nothing else.
+// The HTTP endpoint Prometheus scrapes: /metrics, /healthz and the agent's /status.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -9,6 +9,8 @@ export interface MetricsServerOptions {
   registry: Registry;
   /** Body of /healthz: the process is alive and serving; charon's state is in /metrics. */
   health(): Record<string, unknown>;
+  /** Body of /status (the operator's view, JSON). */
+  status?(): unknown;
   /** A scrape failed to render (a bug): reported, answered with 500. */
   onError?(err: unknown): void;
 }
@@ -66,8 +68,8 @@ async function handle(opts: MetricsServerOptions, req: IncomingMessage, res: Ser
     res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', ...extra });
     res.end(req.method === 'HEAD' ? undefined : body);
   };
-  if (path !== '/metrics' && path !== '/healthz') {
-    send(404, 'text/plain; charset=utf-8', 'not found: this endpoint serves /metrics and /healthz\n');
+  if (path !== '/metrics' && path !== '/healthz' && !(path === '/status' && opts.status)) {
+    send(404, 'text/plain; charset=utf-8', 'not found: this endpoint serves /metrics, /status and /healthz\n');
     return;
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -76,6 +78,10 @@ async function handle(opts: MetricsServerOptions, req: IncomingMessage, res: Ser
   }
   if (path === '/healthz') {
     send(200, 'application/json', `${JSON.stringify({ status: 'ok', ...opts.health() })}\n`);
+    return;
+  }
+  if (path === '/status' && opts.status) {
+    send(200, 'application/json', `${JSON.stringify(opts.status())}\n`);
     return;
   }
   try {
