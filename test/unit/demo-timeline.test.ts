@@ -93,7 +93,7 @@ describe('agent lines', () => {
   it("shows an action's reason, time and charon's answer, and why a down waits for charon", () => {
     assert.equal(formatAgentLine(action(0, 'x', 'initiate', 'event', 34).line), 'agent       tunnel x: initiate ok  [reason event; 34 ms; why: no CHILD_SA installed]');
     const f = formatAgentLine(failed(0, 'x', 'restart-child', 'probe').line);
-    assert.match(f, /^agent WARN  tunnel x: restart-child failed \(peer-delete: received DELETE for ESP CHILD_SA with SPI 17e88550\)/);
+    assert.match(f, /^agent WARN {2}tunnel x: restart-child failed \(peer-delete: received DELETE for ESP CHILD_SA with SPI 17e88550\)/);
     assert.match(f, /reason probe; 8 ms; err: CHILD_SA delete not answered/);
     assert.match(formatAgentLine(down(0, 'x', true).line), /waiting for charon first/);
     assert.match(formatAgentLine(failing(0, 'x').line), /tcp 198\.51\.100\.140:9802: timeout after 1000 ms; 3 attempts/);
