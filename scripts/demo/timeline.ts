@@ -210,3 +210,10 @@ export function repairAfter(lines: readonly LogLine[], tunnel: string, from: num
   }
   return -1;
 }
+
+/** When the agent last logged a repair of any tunnel (-Infinity if it never did). */
+export function lastRepairAt(lines: ReadonlyArray<{ at: number; line: LogLine }>): number {
+  let last = -Infinity;
+  for (const x of lines) if (x.line.tunnel !== undefined && isRepaired(x.line, x.line.tunnel)) last = Math.max(last, x.at);
+  return last;
+}

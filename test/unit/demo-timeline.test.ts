@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LogLine } from '../../test/lab/json-lines.js';
-import { allUp, faultTable, formatAgentLine, formatTable, isShown, logTime, repairAfter, Timeline, type FaultWindow } from '../../scripts/demo/timeline.js';
+import { allUp, faultTable, lastRepairAt, formatAgentLine, formatTable, isShown, logTime, repairAfter, Timeline, type FaultWindow } from '../../scripts/demo/timeline.js';
 
 const T0 = Date.parse('2025-01-10T12:00:00.000Z');
 /** An agent line `ms` after T0, as pino writes it (ISO time from our logger). */
@@ -171,5 +171,10 @@ describe('allUp and repairAfter', () => {
     const lines = l([down(1, 'a'), repaired(2, 'a', 1), repaired(3, 'b', 5), down(4, 'a'), action(5, 'a', 'initiate', 'event'), repaired(6, 'a', 2)]);
     assert.equal(repairAfter(lines, 'a', 2), 5);
     assert.equal(repairAfter(lines, 'b', 0), -1);
+  });
+
+  it('lastRepairAt is the time of the latest repaired line of any tunnel', () => {
+    assert.equal(lastRepairAt([down(1, 'a'), repaired(20, 'a', 19), repaired(12, 'b', 3), round(30, 'a')]), T0 + 20);
+    assert.equal(lastRepairAt([round(30, 'a')]), -Infinity);
   });
 });
