@@ -79,6 +79,7 @@ const LEVELS: Record<number, string> = { 40: 'WARN ', 50: 'ERROR', 60: 'FATAL' }
 export function formatAgentLine(l: LogLine): string {
   const level = LEVELS[l.level] ?? '     ';
   const extra: string[] = [];
+  if (typeof l.tunnel === 'string' && !l.msg.includes(l.tunnel)) extra.push(`tunnel ${l.tunnel}`);
   if (typeof l.action === 'string') {
     extra.push(`reason ${String(l.reason)}`);
     if (typeof l.ms === 'number') extra.push(`${l.ms} ms`);

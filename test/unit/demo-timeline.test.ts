@@ -97,6 +97,7 @@ describe('agent lines', () => {
     assert.match(f, /reason probe; 8 ms; err: CHILD_SA delete not answered/);
     assert.match(formatAgentLine(down(0, 'x', true).line), /waiting for charon first/);
     assert.match(formatAgentLine(failing(0, 'x').line), /tcp 198\.51\.100\.140:9802: timeout after 1000 ms; 3 attempts/);
+    assert.equal(formatAgentLine(at(0, 20, 'terminate of the stale IKE_SA did not complete', { tunnel: 'x', err: 'timeout' }).line), 'agent       terminate of the stale IKE_SA did not complete  [tunnel x; err: timeout]');
     assert.match(formatAgentLine(at(0, 40, 'VICI connection lost; events may be missed until it is back', { err: 'socket closed' }).line), /err: socket closed/);
   });
 });
