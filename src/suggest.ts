@@ -22,7 +22,7 @@ export function closest(word: string, known: Iterable<string>): string | undefin
   let best: string | undefined;
   let bestDistance = Infinity;
   let tie = false;
-  for (const k of known) {
+  for (const k of new Set(known)) {
     if (k === word) continue;
     const d = editDistance(word.toLowerCase(), k.toLowerCase());
     if (d < bestDistance) {

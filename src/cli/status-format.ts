@@ -37,18 +37,17 @@ function probesText(t: TunnelStatusDoc): string {
 /** What an operator should read next to a tunnel that is not simply up. */
 function noteText(t: TunnelStatusDoc, now: number): string {
   const parts: string[] = [];
-  if (t.status !== 'up' || t.child_sas.length > 1) {
-    if (t.why) parts.push(t.why);
-  }
-  if (t.backoff_until) parts.push(`next attempt in ${inText(t.backoff_until, now)}${t.damped ? ' (damped: repairs do not hold)' : ''}`);
+  if ((t.status !== 'up' || t.child_sas.length > 1) && t.why) parts.push(t.why);
+  if (t.backoff_until) parts.push(`next attempt in ${inText(t.backoff_until, now)}`);
+  if (t.status === 'up' || t.status === 'not-loaded') return parts.join('; ');
   const a = t.last_action;
-  if (a && a.result === 'error' && t.status !== 'up') parts.push(`last ${a.kind} failed${a.failure ? `: ${a.failure}` : ''}${a.detail ? ` (${a.detail})` : ''}`);
-  if (t.status !== 'up' && t.last_error && !parts.some((p) => p.includes(t.last_error!))) parts.push(t.last_error);
+  if (a && a.result === 'error') parts.push(`last ${a.kind} failed: ${a.failure ?? 'error'}${a.detail ? ` (${a.detail})` : ''}`);
+  else if (t.last_error) parts.push(t.last_error);
   return parts.join('; ');
 }
 
 function ikeText(t: TunnelStatusDoc): string {
-  return t.ike_sa ? `${t.ike_sa.name}#${t.ike_sa.id}` : t.ike ? `${t.ike} -` : '-';
+  return t.ike_sa ? `${t.ike_sa.name}#${t.ike_sa.id}` : '-';
 }
 
 function childText(t: TunnelStatusDoc): string {
@@ -83,7 +82,7 @@ function ikeDetail(s: IkeSaStatus): string[] {
 function childDetail(c: ChildSaStatus): string[] {
   const algs = [c.encryption, c.integrity, c.dh_group].filter(Boolean).join('/');
   return [
-    `  CHILD_SA ${c.name} #${c.id}${c.reqid !== null ? ` reqid ${c.reqid}` : ''} ${c.state} ${c.mode ?? ''}${c.encap ? '-in-UDP' : ''} ${c.protocol ?? ''} SPIs ${c.spi_in ?? '?'}_i ${c.spi_out ?? '?'}_o`.replace(/ {2,}/g, ' '),
+    `  ${['CHILD_SA', c.name, `#${c.id}`, c.reqid !== null ? `reqid ${c.reqid}` : '', c.state, c.mode ? `${c.mode}${c.encap ? '-in-UDP' : ''}` : '', c.protocol ?? '', `SPIs ${c.spi_in ?? '?'}_i ${c.spi_out ?? '?'}_o`].filter(Boolean).join(' ')}`,
     `    ${algs || 'algorithms unknown'}, ${c.bytes_in} bytes_i (${c.packets_in} pkts), ${c.bytes_out} bytes_o (${c.packets_out} pkts), installed ${secs(c.installed_seconds_ago)} ago, rekeying in ${secs(c.rekey_in_seconds)}, expires in ${secs(c.expires_in_seconds)}`,
     `    ${c.local_ts.join(',') || '?'} === ${c.remote_ts.join(',') || '?'}`,
   ];

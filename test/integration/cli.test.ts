@@ -22,20 +22,25 @@ describe('CLI against the lab', () => {
   before(async () => {
     lab = await startLab({ initiate: true, hardened: true, frontEnd: 'ipsec.conf' });
     cfgPath = join(lab.dir, 'cli.yaml');
-    writeFileSync(cfgPath, stringify(labConfig(lab)));
+    // No agent runs: its status socket (in the lab) is absent, so `status` reads charon itself.
+    writeFileSync(cfgPath, stringify({ ...labConfig(lab), status: { socket: join(lab.dir, 'none.sock') } }));
   });
   after(async () => {
     await lab?.close();
   });
 
-  it('status: every tunnel UP with its SAs; --json for machines; exit 0', async () => {
+  it("status with no agent running: charon's view, every tunnel up with its SAs; --json in snake_case; exit 0", async () => {
     const text = await cli(lab, ['status', '--config', cfgPath]);
     assert.equal(text.code, 0, text.stderr);
-    for (const c of lab.children) assert.match(text.stdout, new RegExp(`^${c}: UP {2}ike=${lab.ikeName} child=${c}$`, 'm'));
-    assert.match(text.stdout, /CHILD_SA #\d+ INSTALLED installed \d+s ago/);
+    assert.match(text.stdout, /^charon view \(unix:\/\/.*\): no probes, backoff or repair history; 3 tunnels: 3 up$/m);
+    assert.match(text.stdout, new RegExp(`^note: no agent answers at ${lab.dir}/none\\.sock$`, 'm'));
+    for (const c of lab.children) assert.match(text.stdout, new RegExp(`^${c} +up +\\d+s +${lab.ikeName}#\\d+ +#\\d+ reqid \\d+$`, 'm'));
     const json = await cli(lab, ['status', '--config', cfgPath, '--json']);
-    const rows = JSON.parse(json.stdout) as Array<{ tunnel: string; state: string; childSas: unknown[] }>;
-    assert.deepEqual(rows.map((r) => [r.tunnel, r.state, r.childSas.length]), lab.children.map((c) => [c, 'up', 1]));
+    const doc = JSON.parse(json.stdout) as { view: string; tunnels: Array<{ name: string; status: string; child_sas: Array<{ spi_in: string }> }> };
+    assert.equal(doc.view, 'charon');
+    assert.deepEqual(doc.tunnels.map((r) => [r.name, r.status, r.child_sas.length]), lab.children.map((c) => [c, 'up', 1]));
+    assert.match(doc.tunnels[0]!.child_sas[0]!.spi_in, /^[0-9a-f]{8}$/);
+    assert.deepEqual(json.stdout.match(/"[a-z]+[A-Z]\w*":/g), null, 'no camelCase keys');
     assert.ok(!json.stdout.includes(lab.psk) && !text.stdout.includes(lab.psk), 'no secret in status output');
   });
 
@@ -43,8 +48,10 @@ describe('CLI against the lab', () => {
     await lab.swanctl('left', ['--terminate', '--child', 'ikev2-vpn-142']);
     const r = await cli(lab, ['status', '--socket', lab.left.viciUri]);
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /^ikev2-vpn-142: DOWN/m);
-    assert.match(r.stdout, /^ikev2-vpn-140: UP/m);
+    assert.match(r.stdout, /^ikev2-vpn-142 +down +- +- +- +no CHILD_SA installed$/m);
+    assert.match(r.stdout, /^ikev2-vpn-140 +up /m);
+    const one = await cli(lab, ['status', '--socket', lab.left.viciUri, 'ikev2-vpn-140']);
+    assert.equal(one.code, 0, 'only the named tunnel decides the exit code');
     await lab.swanctl('left', ['--initiate', '--child', 'ikev2-vpn-142']);
   });
 

@@ -1,8 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { diagnose, formatFindings } from '../../src/cli/doctor.js';
-import { formatStatus, tunnelRows } from '../../src/cli/inspect.js';
-import type { Conn, IkeSa } from '../../src/vici/index.js';
+import type { Conn } from '../../src/vici/index.js';
 
 // Shapes as charon 5.9.8 answers list-conns (seen in the lab): no start_action, no dpd_delay.
 const conn = (children: Record<string, Record<string, unknown>>, extra: Record<string, unknown> = {}): Conn =>
@@ -26,21 +25,5 @@ describe('doctor', () => {
     const f = diagnose([conn({ a: { rekey_time: '0' } }, { dpd_delay: '0' })], new Set(['a']));
     assert.ok(f.some((x) => x.key === 'dpd_delay' && x.severity === 'warn'));
     assert.ok(f.some((x) => x.key === 'rekey_time' && x.severity === 'warn'));
-  });
-});
-
-describe('status rows', () => {
-  it('shows a configured tunnel that is down, and duplicates', () => {
-    const sas = [
-      { name: 'ikev2-vpn', uniqueid: '3', state: 'ESTABLISHED', 'remote-host': '192.0.2.2', 'child-sas': {
-        'a-1': { name: 'a', uniqueid: '1', state: 'INSTALLED', 'install-time': '30', 'bytes-in': '10', 'bytes-out': '20' },
-        'a-2': { name: 'a', uniqueid: '2', state: 'INSTALLED', 'install-time': '1', 'bytes-in': '0', 'bytes-out': '0' },
-      } },
-    ] as unknown as IkeSa[];
-    const rows = tunnelRows([{ name: 'a', child: 'a' }, { name: 'b', child: 'b' }], [conn({ a: {}, b: {} })], sas, true);
-    assert.deepEqual(rows.map((r) => [r.tunnel, r.state, r.childSas.length]), [['a', 'duplicate', 2], ['b', 'down', 0]]);
-    const text = formatStatus(rows);
-    assert.match(text, /^a: DUPLICATE {2}ike=ikev2-vpn child=a$/m);
-    assert.match(text, /^b: DOWN/m);
   });
 });
