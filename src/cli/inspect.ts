@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { DEFAULT_CONFIG_PATH, loadConfig, type AgentConfig, type TunnelConfig } from '../agent/config/load.js';
 import { DEFAULT_VICI_URI } from '../agent/config/schema.js';
-import { diagnose, formatFindings } from './doctor.js';
+import { diagnose, findingsJson, formatFindings } from './doctor.js';
 import { childConfigs, childConnMap, tunnelIke } from '../agent/controller/conns.js';
 import { observeTunnel } from '../agent/controller/observe.js';
 import { runProbe } from '../probes/index.js';
@@ -13,6 +13,10 @@ interface InspectOptions {
   config?: string;
   socket?: string;
   json?: boolean;
+  /** status: only these tunnels (empty or absent: all). */
+  names?: string[];
+  /** status: more detail per tunnel. */
+  verbose?: boolean;
 }
 
 /** The config when there is one; status and doctor also work without (every loaded child). */
@@ -123,6 +127,7 @@ export async function runDoctor(opts: InspectOptions): Promise<number> {
   for (const t of missing) {
     findings.unshift({ severity: 'warn', conn: t.ike ?? '?', child: t.child, key: 'child', message: `tunnel ${t.name}: charon has no CHILD_SA config with this name` });
   }
-  console.log(findings.length ? formatFindings(findings) : 'charon has no connections loaded');
+  if (opts.json) console.log(findingsJson(findings));
+  else console.log(findings.length ? formatFindings(findings) : 'charon has no connections loaded');
   return findings.some((f) => f.severity === 'warn') ? 1 : 0;
 }
