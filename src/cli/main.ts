@@ -1,6 +1,7 @@
 // ipsec-keepalive command line: parses arguments and wires the parts together, nothing more.
 import { readFileSync } from 'node:fs';
 import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG, loadConfig } from '../agent/config/load.js';
+import { viciDown } from '../agent/observability/vici-down.js';
 import { parseCommandArgs, type CommandArgs } from './args.js';
 import { runAgentCommand } from './run.js';
 import { runCheck, runDoctor, runStatus } from './inspect.js';
@@ -121,7 +122,8 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.CONFIG;
     }
     if (err instanceof Error && err.name === 'ViciConnectionError') {
-      console.error(`ipsec-keepalive: ${err.message}`);
+      const socket = (err as { socket?: string }).socket ?? 'its VICI socket';
+      console.error(`ipsec-keepalive: cannot connect to charon at ${socket}: ${viciDown(err).hint}`);
       return EXIT.UNAVAILABLE;
     }
     console.error(`ipsec-keepalive ${command}: ${err instanceof Error ? err.message : String(err)}`);

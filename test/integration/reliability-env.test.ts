@@ -57,7 +57,7 @@ describe('environment: the agent against a lab that misbehaves', () => {
     const { tap, running } = startTappedAgent(lab, labConfig(lab, { tunnels: lab.children.map((c) => ({ child: c })) }), 'early');
     try {
       const wait = await tap.waitFor((l) => /is not reachable/.test(l.msg), 'the waiting line');
-      assert.equal(wait.msg, `charon's VICI socket ${lab.left.viciUri} is not reachable (vici ${lab.left.viciUri}: cannot connect: ENOENT); waiting for it`);
+      assert.equal(wait.msg, `charon's VICI socket ${lab.left.viciUri} is not reachable: no socket there: charon is not running, or its VICI socket is elsewhere (set vici.socket or --socket); waiting for it`);
       oneLine(wait);
     } finally {
       await lab.startLocalCharon();

@@ -72,7 +72,7 @@ describe('privileges: the agent as an unprivileged user', () => {
     const r = await cli(AS_STRANGER, ['status', '--socket', lab.left.viciUri]);
     assert.equal(r.code, 69);
     assert.equal(r.stdout, '');
-    assert.equal(r.stderr, `ipsec-keepalive: vici ${lab.left.viciUri}: cannot connect: EACCES\n`);
+    assert.equal(r.stderr, `ipsec-keepalive: cannot connect to charon at ${lab.left.viciUri}: permission denied: this user is not in the group of charon's socket (README, "Troubleshooting")\n`);
   });
 
   it('run as the agent user with CAP_NET_RAW only: TCP and ICMP probes pass through the tunnel, repairs work', async () => {
@@ -121,7 +121,7 @@ describe('privileges: the agent as an unprivileged user', () => {
     const { tap, running } = startTappedAgent(lab, labConfig(lab, { tunnels: lab.children.map((c) => ({ child: c })) }), 'mode000', [...AS_AGENT_USER, '--'], product.entry);
     try {
       const wait = await tap.waitFor((l) => /is not reachable/.test(l.msg), 'the waiting line');
-      assert.equal(wait.msg, `charon's VICI socket ${lab.left.viciUri} is not reachable (vici ${lab.left.viciUri}: cannot connect: EACCES); waiting for it`);
+      assert.equal(wait.msg, `charon's VICI socket ${lab.left.viciUri} is not reachable: permission denied: this user is not in the group of charon's socket (README, "Troubleshooting"); waiting for it`);
       assert.equal(wait.level, 40);
     } finally {
       chmodSync(lab.left.viciPath, 0o660);

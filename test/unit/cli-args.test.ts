@@ -138,3 +138,14 @@ describe('doctor --json', () => {
     });
   });
 });
+
+describe('an unreachable socket: exit 69, one line with what to do', () => {
+  it('no socket at the path: names the socket and the fix', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ik-nosock-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const uri = `unix://${dir}/absent.vici`;
+    const r = await run(t, ['status', '--socket', uri]);
+    assert.equal(r.code, 69);
+    assert.equal(r.err, `ipsec-keepalive: cannot connect to charon at ${uri}: no socket there: charon is not running, or its VICI socket is elsewhere (set vici.socket or --socket)\n`);
+  });
+});
