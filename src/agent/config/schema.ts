@@ -12,24 +12,31 @@ export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9842';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** A duration in milliseconds, from seconds (number) or "<n><ms|s|m|h>". */
-const duration = z.union([z.number(), z.string()]).transform((v, ctx): number => {
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v) || v < 0) {
-      ctx.addIssue({ code: 'custom', message: `expected a non-negative duration, got ${v}` });
+/** The value as the operator wrote it, for messages: strings quoted, anything long cut short. */
+function shown(v: unknown): string {
+  const text = typeof v === 'string' ? JSON.stringify(v) : typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? String(v));
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+/**
+ * A duration in milliseconds, from seconds (a number, or a string without a unit) or "<n><ms|s|m|h>".
+ * Every value it refuses gets the same message, whatever was wrong with it (sign, zero, unit, type).
+ */
+function durationOf(zero: 'allowed' | 'refused') {
+  const use = zero === 'allowed' ? 'use 0 or a positive number with a unit' : 'use a positive number with a unit';
+  return z.unknown().transform((v, ctx): number => {
+    const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(v) : undefined;
+    const ms = typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v * 1000) : m ? Math.round(Number(m[1]) * (UNITS[m[2] ?? 's'] ?? 1000)) : NaN;
+    if (!(ms > 0 || (ms === 0 && zero === 'allowed'))) {
+      ctx.addIssue({ code: 'custom', message: `${shown(v)} is not a duration: ${use} (500ms, 30s, 5m, 1h)` });
       return z.NEVER;
     }
-    return Math.round(v * 1000);
-  }
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(v);
-  if (!m) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration like "60s", "500ms" or "5m", got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return Math.round(Number(m[1]) * (UNITS[m[2] ?? 's'] ?? 1000));
-});
+    return ms;
+  });
+}
 
-const positiveDuration = duration.refine((ms) => ms > 0, { message: 'must be greater than zero' });
+const duration = durationOf('allowed');
+const positiveDuration = durationOf('refused');
 
 const host = z
   .string()
