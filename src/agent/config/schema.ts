@@ -5,6 +5,7 @@
 // because operators write "60s" and mean it. Keys are snake_case like strongSwan's own.
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { closestKey } from './suggest.js';
 
 export const DEFAULT_VICI_URI = 'unix:///var/run/charon.vici';
 /** Not used by the known IPsec exporters (8079, 9536, 9814, 9903). */
@@ -180,6 +181,26 @@ export type RawConfig = z.output<typeof configSchema>;
 /** The per-tunnel tuning keys as the file has them (after parsing: durations in ms). */
 export type RawTuning = Partial<Record<keyof typeof tuning, number>>;
 
+/** The keys the object at `path` of `schema` allows (through defaults, optionals, arrays, transforms). */
+export function keysAt(schema: z.ZodType, path: ReadonlyArray<PropertyKey>): string[] {
+  let at: z.core.$ZodType | undefined = schema;
+  const unwrap = (t: z.core.$ZodType): z.core.$ZodType => {
+    for (;;) {
+      const def = t._zod.def as { type: string; innerType?: z.core.$ZodType; in?: z.core.$ZodType };
+      if (def.innerType) t = def.innerType;
+      else if (def.type === 'pipe' && def.in) t = def.in;
+      else return t;
+    }
+  };
+  for (const step of path) {
+    if (!at) return [];
+    const def = unwrap(at)._zod.def as { type: string; element?: z.core.$ZodType; shape?: Record<string, z.core.$ZodType> };
+    at = typeof step === 'number' ? def.element : def.shape?.[String(step)];
+  }
+  const def = at ? (unwrap(at)._zod.def as { shape?: Record<string, unknown> }) : undefined;
+  return Object.keys(def?.shape ?? {});
+}
+
 /** "tunnels[0].probes[1].tcp" from zod's path. */
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
@@ -192,11 +213,15 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
 
 /** The first issue of a failed parse as one line: `source: field: message (+n more)`. */
 export function firstIssueLine(source: string, err: z.ZodError): string {
-  const issue = err.issues[0];
+  // A misspelt key first: it usually explains the required key that seems to be missing.
+  const issue = err.issues.find((i) => i.code === 'unrecognized_keys') ?? err.issues[0];
   if (!issue) return `${source}: invalid configuration`;
   let message = issue.message;
   if (issue.code === 'unrecognized_keys') {
-    return `${source}: ${formatPath([...issue.path, ...issue.keys.slice(0, 1)])}: unknown key`;
+    const key = issue.keys[0] ?? '';
+    const meant = closestKey(key, keysAt(configSchema, issue.path));
+    const where = issue.path.length > 0 ? `${formatPath(issue.path)}: ` : '';
+    return `${source}: ${where}unknown key ${JSON.stringify(key)}${meant ? ` (did you mean ${JSON.stringify(meant)}?)` : ''}`;
   }
   if (issue.code === 'invalid_union') {
     // Report the branch the user meant (the one without unknown keys), else name the choices.
