@@ -86,3 +86,9 @@ export function formatFindings(findings: readonly Finding[]): string {
   const mark: Record<Severity, string> = { ok: 'ok  ', info: 'info', warn: 'WARN' };
   return findings.map((f) => `${mark[f.severity]}  ${f.conn}${f.child ? `/${f.child}` : ''}  ${f.key}: ${f.message}`).join('\n');
 }
+
+/** The findings for machines: snake_case keys, `child` null where the finding is about the connection. */
+export function findingsJson(findings: readonly Finding[]): string {
+  const out = findings.map((f) => ({ severity: f.severity, conn: f.conn, child: f.child ?? null, key: f.key, message: f.message }));
+  return JSON.stringify({ findings: out, warnings: findings.filter((f) => f.severity === 'warn').length }, null, 2);
+}

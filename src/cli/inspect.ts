@@ -1,13 +1,12 @@
-// One-shot commands: status (SAs per tunnel from VICI), check (probe once), doctor (config review).
+// One-shot commands: check (probe once) and doctor (config review); status is in status.ts.
 import { existsSync } from 'node:fs';
-import { DEFAULT_CONFIG_PATH, loadConfig, type AgentConfig, type TunnelConfig } from '../agent/config/load.js';
+import { DEFAULT_CONFIG_PATH, loadConfig, type AgentConfig } from '../agent/config/load.js';
 import { DEFAULT_VICI_URI } from '../agent/config/schema.js';
-import { diagnose, formatFindings } from './doctor.js';
-import { childConfigs, childConnMap, tunnelIke } from '../agent/controller/conns.js';
-import { observeTunnel } from '../agent/controller/observe.js';
+import { diagnose, findingsJson, formatFindings } from './doctor.js';
+import { childConnMap } from '../agent/controller/conns.js';
 import { runProbe } from '../probes/index.js';
 import type { ProbeResult } from '../probes/types.js';
-import { ViciClient, type Conn, type IkeSa } from '../vici/index.js';
+import { ViciClient } from '../vici/index.js';
 
 interface InspectOptions {
   config?: string;
@@ -15,7 +14,7 @@ interface InspectOptions {
   json?: boolean;
 }
 
-/** The config when there is one; status and doctor also work without (every loaded child). */
+/** The config when there is one; doctor also works without (every loaded child). */
 async function optionalConfig(opts: InspectOptions): Promise<AgentConfig | undefined> {
   const path = opts.config ?? DEFAULT_CONFIG_PATH;
   if (!opts.config && !existsSync(path)) return undefined;
@@ -30,60 +29,6 @@ async function withVici<T>(uri: string, fn: (v: ViciClient) => Promise<T>): Prom
   } finally {
     await vici.close();
   }
-}
-
-export interface TunnelStatusRow {
-  tunnel: string;
-  ike: string | null;
-  child: string;
-  configured: boolean;
-  state: 'up' | 'down' | 'connecting' | 'duplicate';
-  childSas: Array<{ ikeId: number; childId: number; state: string; installedSecondsAgo: number; bytesIn: number; bytesOut: number }>;
-  ikeSas: Array<{ ikeId: number; state: string; remoteHost: string | null }>;
-}
-
-export function tunnelRows(tunnels: ReadonlyArray<Pick<TunnelConfig, 'name' | 'child' | 'ike'>>, conns: readonly Conn[], sas: readonly IkeSa[], configured: boolean): TunnelStatusRow[] {
-  const children = childConnMap(conns);
-  return tunnels.map((t) => {
-    const ike = tunnelIke(t, children.get(t.child));
-    const obs = observeTunnel(sas, t.child, ike);
-    const holding = sas.filter((sa) => obs.ikeIds.includes(Number(sa.uniqueid)));
-    const state = obs.installed.length > 1 ? 'duplicate' : obs.up.length > 0 ? 'up' : obs.charonBusy ? 'connecting' : 'down';
-    return {
-      tunnel: t.name,
-      ike: ike ?? null,
-      child: t.child,
-      configured,
-      state,
-      childSas: obs.up.map((c) => ({ ikeId: c.ikeId, childId: c.childId, state: c.state, installedSecondsAgo: c.installAgeSec, bytesIn: c.bytesIn, bytesOut: c.bytesOut })),
-      ikeSas: holding.map((sa) => ({ ikeId: Number(sa.uniqueid), state: sa.state, remoteHost: sa['remote-host'] ?? null })),
-    };
-  });
-}
-
-export function formatStatus(rows: readonly TunnelStatusRow[]): string {
-  if (rows.length === 0) return 'no tunnels (no config, and charon has no connections loaded)';
-  const lines: string[] = [];
-  for (const r of rows) {
-    lines.push(`${r.tunnel}: ${r.state.toUpperCase()}  ike=${r.ike ?? '?'} child=${r.child}${r.configured ? '' : ' (not in config)'}`);
-    for (const sa of r.ikeSas) lines.push(`  IKE_SA #${sa.ikeId} ${sa.state} remote ${sa.remoteHost ?? '?'}`);
-    for (const c of r.childSas) lines.push(`  CHILD_SA #${c.childId} ${c.state} installed ${c.installedSecondsAgo}s ago, ${c.bytesIn} bytes in, ${c.bytesOut} bytes out`);
-  }
-  return lines.join('\n');
-}
-
-export async function runStatus(opts: InspectOptions): Promise<number> {
-  const cfg = await optionalConfig(opts);
-  const uri = opts.socket ?? cfg?.viciUri ?? DEFAULT_VICI_URI;
-  const rows = await withVici(uri, async (v) => {
-    const [conns, sas] = [await v.listConns(), await v.listSas()];
-    const tunnels = cfg && cfg.tunnels.length > 0
-      ? cfg.tunnels
-      : childConfigs(conns).map(([child, info]) => ({ name: child, child, ike: info.ike }));
-    return tunnelRows(tunnels, conns, sas, Boolean(cfg && cfg.tunnels.length > 0));
-  });
-  console.log(opts.json ? JSON.stringify(rows, null, 2) : formatStatus(rows));
-  return rows.every((r) => r.state === 'up') ? 0 : 1;
 }
 
 export async function runCheck(opts: InspectOptions): Promise<number> {
@@ -123,6 +68,7 @@ export async function runDoctor(opts: InspectOptions): Promise<number> {
   for (const t of missing) {
     findings.unshift({ severity: 'warn', conn: t.ike ?? '?', child: t.child, key: 'child', message: `tunnel ${t.name}: charon has no CHILD_SA config with this name` });
   }
-  console.log(findings.length ? formatFindings(findings) : 'charon has no connections loaded');
+  if (opts.json) console.log(findingsJson(findings));
+  else console.log(findings.length ? formatFindings(findings) : 'charon has no connections loaded');
   return findings.some((f) => f.severity === 'warn') ? 1 : 0;
 }

@@ -1,7 +1,8 @@
 // ipsec-keepalive command line: parses arguments and wires the parts together, nothing more.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { ConfigError, DEFAULT_CONFIG_PATH, EX_CONFIG, loadConfig } from '../agent/config/load.js';
+import { viciDown } from '../agent/observability/vici-down.js';
+import { parseCommandArgs, type CommandArgs } from './args.js';
 import { runAgentCommand } from './run.js';
 import { runCheck, runDoctor } from './inspect.js';
 import { runStatus, UnknownTunnelError } from './status.js';
@@ -28,27 +29,47 @@ Commands:
   run       run the agent (event-driven repair, traffic probes, metrics, alerts)
   status    the tunnels as the running agent sees them (or charon, when none runs)
   check     probe every configured target once; exit 1 if any fails
-  doctor    compare charon's loaded connections with the recommended hardening
-  validate  read the config file and exit: 0 when valid, 78 with the error (systemctl reload runs it)
+  doctor    compare charon's loaded connections with the recommended hardening (--json)
+  validate  read the config file and exit: 0 when valid, 78 with the error (systemctl reload runs it; --json)
   record    record VICI traffic between a client and charon into a fixture file
 
-Options (all commands):
+Options (each command's --help says which it takes):
   -c, --config PATH   config file (default ${DEFAULT_CONFIG_PATH})
       --socket URI    VICI socket, overrides the config (unix:///path or tcp://host:port)
+      --json          machine-readable output (status, check, doctor, validate)
   -h, --help          this help
   -V, --version       print the version
 
-Exit codes: 0 ok, 1 failure (check: a probe failed), 64 usage error,
+Exit codes: 0 ok, 1 failure (check: a probe failed), 64 usage error (any command),
             69 charon's VICI socket unreachable, 78 bad configuration.`;
 
 const COMMAND_HELP: Record<string, string> = {
   run: `Usage: ipsec-keepalive run [-c PATH] [--socket URI]\n\nRuns the agent in the foreground (systemd: Type=notify, with a watchdog). SIGHUP reloads the\nconfig, SIGTERM/SIGINT stop it. Logs JSON lines to stdout (pretty in a terminal; under systemd\neach line carries its syslog priority for journald).`,
   status: `Usage: ipsec-keepalive status [NAME...] [-v] [--json] [-c PATH] [--charon | --socket URI]\n\nThe tunnels as the running agent sees them: status in the agent's words, since when, IKE_SA and\nCHILD_SA, the last probes, backoff and damping, the last repair and charon's reason when it failed.\nIt asks the agent on its status socket (status.socket in the config); when no agent answers, or\nwith --charon or --socket, it reads charon itself and says so. NAME selects tunnels by tunnel or\nCHILD_SA name. -v adds the SA detail (SPIs, traffic selectors, algorithms, counters, lifetimes);\n--json prints the same document /status serves (snake_case keys).\nExit 0 when every selected enabled tunnel is up, 1 when one is not, 64 for an unknown NAME.`,
   check: `Usage: ipsec-keepalive check [-c PATH] [--json]\n\nProbes every configured target once, from each tunnel's source address.\nExit 0 when all pass, 1 when any fails.`,
-  doctor: `Usage: ipsec-keepalive doctor [-c PATH] [--socket URI]\n\nReads charon's loaded connections (swanctl.conf or ipsec.conf) and warns where they\ndiffer from the hardening the agent relies on, or risk duplicate CHILD_SAs.`,
-  validate: `Usage: ipsec-keepalive validate [-c PATH]\n\nReads and checks the config file as \`run\` would, and exits: 0 when it is valid, 78 with a\none-line error naming the field when it is not. \`systemctl reload\` runs it before it signals\nthe agent, so a broken file fails the reload and the running configuration stays.`,
+  doctor: `Usage: ipsec-keepalive doctor [-c PATH] [--socket URI] [--json]\n\nReads charon's loaded connections (swanctl.conf or ipsec.conf) and warns where they\ndiffer from the hardening the agent relies on, or risk duplicate CHILD_SAs.\nExit 1 when there is a warning; --json prints the findings as one object.`,
+  validate: `Usage: ipsec-keepalive validate [-c PATH] [--json]\n\nReads and checks the config file as \`run\` would, and exits: 0 when it is valid, 78 with a\none-line error naming the field when it is not. \`systemctl reload\` runs it before it signals\nthe agent, so a broken file fails the reload and the running configuration stays.\nWith --json: {"path", "valid", "tunnels", "discover"} or {"path", "valid": false, "error"}.`,
   record: `Usage: ipsec-keepalive record --listen PATH --upstream URI --out FILE\n\nA VICI proxy: point any client at --listen; every byte both ways is written with\ntimestamps to FILE (JSON lines), for replay tests.`,
 };
+
+/** `validate`: the config as `run` would read it; with --json the answer (or the error) is one object. */
+async function runValidate(opts: CommandArgs): Promise<number> {
+  const path = opts.config ?? DEFAULT_CONFIG_PATH;
+  if (!opts.json) {
+    const cfg = await loadConfig(path);
+    console.log(`${cfg.path}: valid (${cfg.tunnels.length} tunnels${cfg.discover ? ', discover' : ''})`);
+    return EXIT.OK;
+  }
+  try {
+    const cfg = await loadConfig(path);
+    console.log(JSON.stringify({ path: cfg.path, valid: true, tunnels: cfg.tunnels.length, discover: cfg.discover }));
+    return EXIT.OK;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.log(JSON.stringify({ path, valid: false, error: err.message }));
+    return EXIT.CONFIG;
+  }
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -76,27 +97,11 @@ export async function main(argv: string[]): Promise<number> {
     const { runRecord } = await import('./record.js');
     return runRecord(rest);
   }
-  let values: { config?: string; socket?: string; json?: boolean; verbose?: boolean; charon?: boolean };
-  let positionals: string[] = [];
+  let values: CommandArgs;
   try {
-    ({ values, positionals } = parseArgs({
-      args: rest,
-      options: {
-        config: { type: 'string', short: 'c' },
-        socket: { type: 'string' },
-        json: { type: 'boolean' },
-        verbose: { type: 'boolean', short: 'v' },
-        charon: { type: 'boolean' },
-      },
-      strict: true,
-      allowPositionals: command === 'status',
-    }));
+    values = parseCommandArgs(command, rest);
   } catch (err) {
     console.error(`ipsec-keepalive ${command}: ${(err as Error).message}`);
-    return EXIT.USAGE;
-  }
-  if (command !== 'status' && (values.verbose || values.charon)) {
-    console.error(`ipsec-keepalive ${command}: ${values.verbose ? '-v/--verbose' : '--charon'} is an option of status only (try ${command} --help)`);
     return EXIT.USAGE;
   }
   try {
@@ -104,20 +109,13 @@ export async function main(argv: string[]): Promise<number> {
       case 'run':
         return await runAgentCommand(values);
       case 'status':
-        return await runStatus({ ...values, names: positionals });
+        return await runStatus(values);
       case 'check':
         return await runCheck(values);
       case 'doctor':
         return await runDoctor(values);
-      case 'validate': {
-        if (values.json || values.socket) {
-          console.error(`ipsec-keepalive validate: takes only --config`);
-          return EXIT.USAGE;
-        }
-        const cfg = await loadConfig(values.config ?? DEFAULT_CONFIG_PATH);
-        console.log(`${cfg.path}: valid (${cfg.tunnels.length} tunnels${cfg.discover ? ', discover' : ''})`);
-        return EXIT.OK;
-      }
+      case 'validate':
+        return await runValidate(values);
     }
   } catch (err) {
     if (err instanceof UnknownTunnelError) {
@@ -129,7 +127,8 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.CONFIG;
     }
     if (err instanceof Error && err.name === 'ViciConnectionError') {
-      console.error(`ipsec-keepalive: ${err.message}`);
+      const socket = (err as { socket?: string }).socket ?? 'its VICI socket';
+      console.error(`ipsec-keepalive: cannot connect to charon at ${socket}: ${viciDown(err).hint}`);
       return EXIT.UNAVAILABLE;
     }
     console.error(`ipsec-keepalive ${command}: ${err instanceof Error ? err.message : String(err)}`);

@@ -49,6 +49,7 @@ export async function startObservability(cfg: AgentConfig, agent: Agent, vici: V
       port: c.metrics.port,
       registry: metrics.registry,
       status,
+      version: ver,
       health: () => ({ vici: vici.connected ? 'connected' : 'disconnected', tunnels: agent.view().size }),
       onError: (err) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'rendering /metrics failed'),
     });

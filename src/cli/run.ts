@@ -9,6 +9,7 @@ import { runProbe } from '../probes/index.js';
 import { ViciClient } from '../vici/index.js';
 import { startObservability, type Observability } from './observability.js';
 import { serviceNotifier } from './systemd.js';
+import { ViciDownNotes, viciDownMessage } from './vici-waiting.js';
 
 /** How often systemd's STATUS= line ("N/M tunnels up") is brought up to date. */
 const SERVICE_STATUS_INTERVAL_MS = 5000;
@@ -93,7 +94,9 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
     });
   });
 
+  const downNotes = new ViciDownNotes();
   vici.on('connect', () => {
+    downNotes.connected();
     log.info({ socket: cfg.viciUri }, 'connected to charon');
     void warnIfInitiatesStarveCharon(vici, cfg.maxConcurrentInitiates, log);
   });
@@ -101,13 +104,14 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
   let agentStarted = false;
   vici.on('disconnect', (err) => {
     viciDownReason = err.message;
-    // Before the first connection: say once, in one line, what we wait for and why. The agent is
-    // running (metrics, alerts, waiting for charon): systemd may call it started.
+    // Before the first connection the agent is running (metrics, alerts, waiting for charon):
+    // systemd may call it started.
     if (!waitingLogged && !agentStarted) {
       waitingLogged = true;
       service.ready(statusLine());
-      log.warn({ socket: cfg.viciUri, err: err.message }, `charon's VICI socket ${cfg.viciUri} is not reachable (${err.message}); waiting for it`);
     }
+    const note = downNotes.failed(err, Date.now());
+    if (note) log.warn({ socket: cfg.viciUri, err: err.message, reason: note.reason }, viciDownMessage(cfg.viciUri, note));
   });
   try {
     // With reconnect on, this waits for charon as long as it takes; SIGTERM closes the client.

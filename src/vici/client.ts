@@ -63,6 +63,7 @@ export class ViciClient extends EventEmitter<ClientEvents> {
   private readonly session: Session;
   private readonly pool: BlockingPool;
   private readonly events: Events;
+  private lastDisconnect: Error | undefined;
 
   constructor(opts: ViciClientOptions = {}) {
     super();
@@ -79,10 +80,14 @@ export class ViciClient extends EventEmitter<ClientEvents> {
         setUp: (conn) => this.events.registerAll(conn),
         onEvent: (name, payload, off) => this.events.onEvent(name, payload, off),
         connected: (again) => {
+          this.lastDisconnect = undefined;
           this.emit('connect');
           if (again) this.emit('resync');
         },
-        disconnected: (err) => this.emit('disconnect', err),
+        disconnected: (err) => {
+          this.lastDisconnect = err;
+          this.emit('disconnect', err);
+        },
       },
       this.log,
     );
@@ -112,6 +117,11 @@ export class ViciClient extends EventEmitter<ClientEvents> {
   /** Successful reconnects since construction (the first connect does not count). */
   get reconnects(): number {
     return this.session.reconnects;
+  }
+
+  /** Why the last connection was lost or the last attempt failed; undefined once connected again. */
+  get lastError(): Error | undefined {
+    return this.lastDisconnect;
   }
 
   /** Subscribed events dropped because handlers fell behind (or because they did not decode). */

@@ -74,6 +74,14 @@ describe('CLI against the lab', () => {
     const r = await cli(lab, ['doctor', '--config', cfgPath]);
     assert.match(r.stdout, new RegExp(`${lab.ikeName}/ikev2-vpn-140 {2}close_action: start: charon re-initiates after a peer DELETE`));
     assert.ok(r.code === 0 || r.code === 1, r.stderr);
+    const json = await cli(lab, ['doctor', '--config', cfgPath, '--json']);
+    assert.equal(json.code, r.code, 'the same exit code as the text');
+    const doc = JSON.parse(json.stdout) as { findings: Array<Record<string, unknown>>; warnings: number };
+    const closeAction = doc.findings.find((f) => f['child'] === 'ikev2-vpn-140' && f['key'] === 'close_action');
+    assert.equal(closeAction?.['conn'], lab.ikeName);
+    assert.match(String(closeAction?.['message']), /^start: charon re-initiates after a peer DELETE/);
+    assert.equal(doc.warnings, doc.findings.filter((f) => f['severity'] === 'warn').length);
+    assert.equal(doc.warnings > 0 ? 1 : 0, json.code);
   });
 
   it('exit codes: 69 when the socket cannot be reached, 78 for a bad config, 64 for usage', async () => {
@@ -81,6 +89,15 @@ describe('CLI against the lab', () => {
     assert.equal(missing.code, 69);
     assert.match(missing.stderr, new RegExp(`nope\\.vici`));
     assert.equal(missing.stderr.trim().split('\n').length, 1, 'one line');
+    assert.equal(missing.stderr, `ipsec-keepalive: cannot connect to charon at unix://${lab.dir}/nope.vici: no socket there: charon is not running, or its VICI socket is elsewhere (set vici.socket or --socket)\n`);
+    const badUri = await cli(lab, ['status', '--socket', 'http://x']);
+    assert.equal(badUri.code, 64);
+    assert.equal(badUri.stderr, 'ipsec-keepalive status: --socket "http://x": expected unix:///path or tcp://host:port, e.g. unix:///var/run/charon.vici\n');
+    const runJson = await cli(lab, ['run', '--json', '--config', cfgPath]);
+    assert.equal(runJson.code, 64);
+    const validJson = await cli(lab, ['validate', '--json', '--config', cfgPath]);
+    assert.equal(validJson.code, 0, validJson.stderr);
+    assert.deepEqual(JSON.parse(validJson.stdout), { path: cfgPath, valid: true, tunnels: lab.children.length, discover: false });
     const badPath = join(lab.dir, 'bad.yaml');
     writeFileSync(badPath, 'tunnels:\n  - child: x\n    probes: [{ tcp: "1.2.3.4" }]\n');
     const bad = await cli(lab, ['run', '--config', badPath]);

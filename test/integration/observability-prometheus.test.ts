@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
+import { parse as parseYaml } from 'yaml';
 import { startLab, type Lab } from '../lab/lab.js';
 import { waitFor } from '../lab/wait.js';
 import { labConfig, startAgent, type RunningAgent } from './agent-harness.js';
@@ -62,6 +63,14 @@ describe('observability end to end: Prometheus scrapes the agent through a tunne
     const body = JSON.parse(r.stdout) as { status: string; data: { result: Sample[] } };
     assert.equal(body.status, 'success');
     return body.data.result;
+  }
+
+  /** The expression of one rule in contrib/prometheus/alert-rules.yml, the file the package ships. */
+  function shippedAlertExpr(alert: string): string {
+    const doc = parseYaml(readFileSync(new URL('../../contrib/prometheus/alert-rules.yml', import.meta.url), 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string; expr: string }> }> };
+    const rule = doc.groups.flatMap((g) => g.rules).find((r) => r.alert === alert);
+    assert.ok(rule, `no rule ${alert}`);
+    return rule.expr;
   }
 
   async function scalar(q: string): Promise<number | undefined> {
@@ -191,6 +200,14 @@ describe('observability end to end: Prometheus scrapes the agent through a tunne
       assert.equal(await scalar(`ipsec_keepalive_tunnel_up${SEL}`), 0);
       assert.equal(await scalar(`ipsec_keepalive_tunnel_status{tunnel="${T}",status="vici-down"}`), 1);
       assert.equal(await scalar('up{job="ipsec-keepalive"}'), 1);
+      // Why: charon is stopped, so its socket is gone or refuses; exactly one reason is 1.
+      await waitFor(async () => (await scalar('sum(ipsec_keepalive_vici_down_reason{reason=~"missing|refused"})')) === 1, { timeoutMs: 20_000, intervalMs: 500, what: 'vici_down_reason missing or refused in Prometheus' });
+      assert.equal(await scalar('sum(ipsec_keepalive_vici_down_reason)'), 1);
+      // The shipped alert's expression, as Prometheus evaluates it: one series, carrying that reason.
+      const expr = shippedAlertExpr('IPsecKeepaliveViciDown');
+      const firing = await promQuery(expr);
+      assert.equal(firing.length, 1, `${expr}: ${JSON.stringify(firing)}`);
+      assert.match(String(firing[0]!.metric['reason']), /^(missing|refused)$/);
     } finally {
       await lab.startLocalCharon();
     }

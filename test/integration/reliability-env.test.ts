@@ -57,7 +57,7 @@ describe('environment: the agent against a lab that misbehaves', () => {
     const { tap, running } = startTappedAgent(lab, labConfig(lab, { tunnels: lab.children.map((c) => ({ child: c })) }), 'early');
     try {
       const wait = await tap.waitFor((l) => /is not reachable/.test(l.msg), 'the waiting line');
-      assert.equal(wait.msg, `charon's VICI socket ${lab.left.viciUri} is not reachable (vici ${lab.left.viciUri}: cannot connect: ENOENT); waiting for it`);
+      assert.equal(wait.msg, `charon's VICI socket ${lab.left.viciUri} is not reachable: no socket there: charon is not running, or its VICI socket is elsewhere (set vici.socket or --socket); waiting for it`);
       oneLine(wait);
     } finally {
       await lab.startLocalCharon();
@@ -178,7 +178,7 @@ describe('environment: the agent against a lab that misbehaves', () => {
     const disabledA = { ...good, tunnels: good.tunnels.map((t) => (t['child'] === a ? { ...t, enabled: false } : t)) };
     const broken: Array<[string, () => void, RegExp]> = [
       ['a YAML syntax error', () => writeFileSync(agent.configPath, `${stringify(disabledA)}\n  : [\n`), new RegExp(`^${agent.configPath}:\\d+:\\d+: YAML: `)],
-      ['an unknown key', () => writeFileSync(agent.configPath, stringify({ ...disabledA, tunnles: [] })), new RegExp(`^${agent.configPath}: tunnles: unknown key$`)],
+      ['an unknown key', () => writeFileSync(agent.configPath, stringify({ ...disabledA, tunnles: [] })), new RegExp(`^${agent.configPath}: unknown key "tunnles" \\(did you mean "tunnels"\\?\\)$`)],
       ['a value out of range', () => writeFileSync(agent.configPath, stringify({ ...disabledA, defaults: { ...good.defaults, reprobe_attempts: 99 } })), new RegExp(`^${agent.configPath}: defaults\\.reprobe_attempts: `)],
       ['a duplicate tunnel', () => writeFileSync(agent.configPath, stringify({ ...disabledA, tunnels: [...disabledA.tunnels, { child: b }] })), new RegExp(`^${agent.configPath}: tunnels\\[3\\]\\.child: duplicate tunnel name "${b}"`)],
       ['the file gone', () => rmSync(agent.configPath), new RegExp(`^${agent.configPath}: cannot read config: no such file$`)],

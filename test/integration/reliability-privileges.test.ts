@@ -3,7 +3,7 @@
 // `status` works with the group and fails in one line naming the socket without it; `run` keeps
 // retrying a socket it may not open (mode 000) and connects once it may; ICMP probes work with
 // CAP_NET_RAW and, without it, say so without costing the tunnel anything. The metrics endpoint binds
-// loopback by default and serves /metrics and /healthz only. The unprivileged runs use the installed
+// loopback by default and serves /, /metrics and /healthz only. The unprivileged runs use the installed
 // package's tree (test/lab/product.ts), as systemd would run it.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -72,7 +72,7 @@ describe('privileges: the agent as an unprivileged user', () => {
     const r = await cli(AS_STRANGER, ['status', '--socket', lab.left.viciUri]);
     assert.equal(r.code, 69);
     assert.equal(r.stdout, '');
-    assert.equal(r.stderr, `ipsec-keepalive: vici ${lab.left.viciUri}: cannot connect: EACCES\n`);
+    assert.equal(r.stderr, `ipsec-keepalive: cannot connect to charon at ${lab.left.viciUri}: permission denied: this user is not in the group of charon's socket (README, "Troubleshooting")\n`);
   });
 
   it('run as the agent user with CAP_NET_RAW only: TCP and ICMP probes pass through the tunnel, repairs work', async () => {
@@ -121,7 +121,7 @@ describe('privileges: the agent as an unprivileged user', () => {
     const { tap, running } = startTappedAgent(lab, labConfig(lab, { tunnels: lab.children.map((c) => ({ child: c })) }), 'mode000', [...AS_AGENT_USER, '--'], product.entry);
     try {
       const wait = await tap.waitFor((l) => /is not reachable/.test(l.msg), 'the waiting line');
-      assert.equal(wait.msg, `charon's VICI socket ${lab.left.viciUri} is not reachable (vici ${lab.left.viciUri}: cannot connect: EACCES); waiting for it`);
+      assert.equal(wait.msg, `charon's VICI socket ${lab.left.viciUri} is not reachable: permission denied: this user is not in the group of charon's socket (README, "Troubleshooting"); waiting for it`);
       assert.equal(wait.level, 40);
     } finally {
       chmodSync(lab.left.viciPath, 0o660);
@@ -134,7 +134,7 @@ describe('privileges: the agent as an unprivileged user', () => {
     assert.equal(await agent.stop(), 0);
   });
 
-  it('metrics: by default on 127.0.0.1:9842 only, serving /metrics and /healthz and nothing else', async () => {
+  it('metrics: by default on 127.0.0.1:9842 only, serving /, /metrics and /healthz and nothing else', async () => {
     const agent = await startAgent(lab, labConfig(lab, { metrics: { enabled: true } }), 'metrics');
     agents.push(agent);
     try {
@@ -143,7 +143,8 @@ describe('privileges: the agent as an unprivileged user', () => {
       const curl = async (url: string, ...args: string[]) => (await lab.exec('left', ['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '3', ...args, url], { allowFail: true })).stdout;
       assert.equal(await curl('http://127.0.0.1:9842/metrics'), '200');
       assert.equal(await curl('http://127.0.0.1:9842/healthz'), '200');
-      for (const path of ['/', '/metrics/', '/debug/pprof', '/api/v1/query', '/healthz/../metrics', '/%2e%2e/etc/passwd']) {
+      assert.equal(await curl('http://127.0.0.1:9842/'), '200');
+      for (const path of ['/metrics/', '/debug/pprof', '/api/v1/query', '/healthz/../metrics', '/%2e%2e/etc/passwd']) {
         assert.equal(await curl(`http://127.0.0.1:9842${path}`, '--path-as-is'), '404', path);
       }
       assert.equal(await curl('http://127.0.0.1:9842/metrics', '-X', 'POST'), '405');

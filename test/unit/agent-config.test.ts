@@ -65,13 +65,13 @@ tunnels:
 
   const bad: Array<[string, string, RegExp]> = [
     ['wrong type', 'tunnels:\n  - child: 5\n', /^cfg\.yaml: tunnels\[0\]\.child: .*expected string/],
-    ['unknown key', 'tunnels:\n  - child: a\n    colour: red\n', /^cfg\.yaml: tunnels\[0\]\.colour: unknown key/],
-    ['unknown top-level key', 'tunels: []\n', /^cfg\.yaml: tunels: unknown key/],
+    ['unknown key', 'tunnels:\n  - child: a\n    colour: red\n', /^cfg\.yaml: tunnels\[0\]: unknown key "colour"$/],
+    ['unknown top-level key', 'tunels: []\n', /^cfg\.yaml: unknown key "tunels" \(did you mean "tunnels"\?\)$/],
     ['bad port', 'tunnels:\n  - child: a\n    probes: [{ tcp: "1.2.3.4:70000" }]\n', /tunnels\[0\]\.probes\[0\]\.tcp: expected host:port/],
     ['bad probe kind', 'tunnels:\n  - child: a\n    probes: [{ udp: "1.2.3.4:53" }]\n', /tunnels\[0\]\.probes\[0\]: expected one of/],
-    ['bad duration', 'defaults: { probe_interval: soon }\ntunnels: [{ child: a }]\n', /defaults\.probe_interval: expected a duration/],
-    ['zero interval', 'defaults: { probe_interval: 0 }\ntunnels: [{ child: a }]\n', /defaults\.probe_interval: must be greater than zero/],
-    ['negative', 'defaults: { probe_timeout: -1 }\ntunnels: [{ child: a }]\n', /defaults\.probe_timeout: expected a non-negative duration/],
+    ['bad duration', 'defaults: { probe_interval: soon }\ntunnels: [{ child: a }]\n', /defaults\.probe_interval: "soon" is not a duration/],
+    ['zero interval', 'defaults: { probe_interval: 0 }\ntunnels: [{ child: a }]\n', /defaults\.probe_interval: 0 is not a duration/],
+    ['negative', 'defaults: { probe_timeout: -1 }\ntunnels: [{ child: a }]\n', /defaults\.probe_timeout: -1 is not a duration/],
     ['duplicate tunnel', 'tunnels:\n  - child: a\n  - child: a\n', /tunnels\[1\]\.child: duplicate tunnel name "a"/],
     ['bad source', 'tunnels:\n  - child: a\n    source: not-an-ip\n', /tunnels\[0\]\.source: expected an IP address/],
     ['bad socket', 'vici: { socket: /run/charon.vici }\ntunnels: [{ child: a }]\n', /vici\.socket: expected unix:\/\/\/path or tcp:\/\/host:port/],

@@ -35,6 +35,7 @@ export class FakeAgent extends EventEmitter<AgentEvents> {
 export class FakeVici {
   connected = true;
   reconnects = 0;
+  lastError: Error | undefined = undefined;
 }
 
 export function child(over: Partial<ChildRef> & { childId: number }): ChildRef {

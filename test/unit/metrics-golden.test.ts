@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { AgentMetrics } from '../../src/agent/observability/metrics/index.js';
 import { startMetricsServer } from '../../src/agent/observability/metrics/server.js';
 import { FakeAgent, FakeVici, child, labConfig, observation } from './metrics-fake-agent.js';
+import { ViciConnectionError } from '../../src/vici/errors.js';
 
 const GOLDEN = fileURLToPath(new URL('../../fixtures/metrics/golden.prom', import.meta.url));
 const T0 = 1_700_000_000_000;
@@ -132,6 +133,26 @@ describe('metrics: the whole /metrics output', () => {
     assert.match(text, /^ipsec_keepalive_vici_up 0$/m);
     assert.doesNotMatch(text, /^ipsec_keepalive_tunnel_up\{.*\} 1$/m);
     assert.equal((text.match(/^ipsec_keepalive_tunnel_status\{.*status="vici-down"\} 1$/gm) ?? []).length, 4);
+  });
+
+  it('vici_down_reason: 1 for the current reason while down, all 0 while connected', async () => {
+    const { metrics, vici } = scene();
+    const reasons = async (): Promise<string> => {
+      const text = await metrics.registry.metrics();
+      return [...text.matchAll(/^ipsec_keepalive_vici_down_reason\{reason="([a-z]+)"\} (\d)$/gm)].map((m) => `${m[1]}=${m[2]}`).join(' ');
+    };
+    assert.equal(await reasons(), 'permission=0 missing=0 refused=0 other=0');
+    vici.connected = false;
+    assert.equal(await reasons(), 'permission=0 missing=0 refused=0 other=1', 'down before any attempt failed: other');
+    const errno = (code: string): Error => new ViciConnectionError('unix:///run/test.vici', `cannot connect: ${code}`, { cause: Object.assign(new Error(code), { code }) });
+    vici.lastError = errno('EACCES');
+    assert.equal(await reasons(), 'permission=1 missing=0 refused=0 other=0');
+    vici.lastError = errno('ENOENT');
+    assert.equal(await reasons(), 'permission=0 missing=1 refused=0 other=0');
+    vici.lastError = errno('ECONNREFUSED');
+    assert.equal(await reasons(), 'permission=0 missing=0 refused=1 other=0');
+    vici.connected = true;
+    assert.equal(await reasons(), 'permission=0 missing=0 refused=0 other=0');
   });
 
   it('is clean under promtool check metrics, as served over HTTP', async () => {

@@ -1,4 +1,4 @@
-// The metrics endpoint: /metrics and /healthz only, and a taken port is one line naming the address.
+// The metrics endpoint: a landing page, /metrics and /healthz only, and a taken port is one line naming the address.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
@@ -10,7 +10,7 @@ describe('metrics server', () => {
   let base: string;
 
   before(async () => {
-    server = await startMetricsServer({ host: '127.0.0.1', port: 0, registry: new Registry(), health: () => ({ vici: 'connected' }) });
+    server = await startMetricsServer({ host: '127.0.0.1', port: 0, registry: new Registry(), version: '1.2.3<x>', health: () => ({ vici: 'connected' }) });
     base = `http://${server.address}`;
   });
   after(() => server?.close());
@@ -28,8 +28,32 @@ describe('metrics server', () => {
     assert.deepEqual(await res.json(), { status: 'ok', vici: 'connected' });
   });
 
-  it('answers 404 everywhere else, 405 to other methods', async () => {
-    for (const path of ['/', '/metrics/', '/metricsx', '/debug/pprof', '/favicon.ico']) {
+  it('serves a landing page at / with the name, the version and links to every endpoint', async () => {
+    const res = await fetch(`${base}/`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');
+    const page = await res.text();
+    assert.match(page, /^<!DOCTYPE html>/);
+    // The version is escaped, not markup.
+    assert.match(page, /<title>ipsec-keepalive 1\.2\.3&lt;x&gt;<\/title>/);
+    assert.ok(!page.includes('<x>'));
+    const links = [...page.matchAll(/<a href="([^"]+)">/g)].map((m) => new URL(m[1]!, `${base}/`).pathname);
+    assert.deepEqual(links, ['/metrics', '/status', '/healthz']);
+    const head = await fetch(`${base}/`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(await head.text(), '');
+    const query = await fetch(`${base}/?from=browser`);
+    assert.equal(query.status, 200);
+    await query.text();
+    const post = await fetch(`${base}/`, { method: 'POST', body: 'x' });
+    assert.equal(post.status, 405);
+    await post.text();
+  });
+
+  it('answers 404 everywhere else, naming every endpoint; 405 to other methods', async () => {
+    const missing = await fetch(`${base}/nope`);
+    assert.equal(await missing.text(), 'not found: this endpoint serves /, /metrics, /status and /healthz\n');
+    for (const path of ['//', '/index.html', '/metrics/', '/metricsx', '/debug/pprof', '/favicon.ico']) {
       const res = await fetch(`${base}${path}`);
       assert.equal(res.status, 404, path);
       await res.text();

@@ -120,6 +120,8 @@ interface Case {
   doc: Record<string, unknown>;
   /** The error line must name this field (or one inside it). */
   field: string;
+  /** An unknown key: the line names the object it is in (field; none at the top level), then the key. */
+  unknownKey?: string;
 }
 
 function cases(): Case[] {
@@ -136,7 +138,7 @@ function cases(): Case[] {
     const doc = base();
     const target = path.length ? (path.reduce<unknown>((o, k) => (o as Record<string | number, unknown>)[k], doc) as Record<string, unknown>) : doc;
     target['colour'] = 'red';
-    out.push({ what: `unknown key in ${fmtPath(path) || 'the top level'}`, doc, field: fmtPath([...path, 'colour']) });
+    out.push({ what: `unknown key in ${fmtPath(path) || 'the top level'}`, doc, field: fmtPath(path), unknownKey: 'colour' });
   }
   // Duplicate tunnel names: the same child twice, a name repeated, a name equal to another tunnel's child.
   const dup = (tunnels: object[], field: string, what: string): void => {
@@ -163,7 +165,9 @@ function checkLine(c: Case, line: string, prefix: string): void {
   assert.ok(!line.includes('\n'), `${c.what}: more than one line: ${line}`);
   assert.ok(!/\n\s+at |\bat .*\.[jt]s:\d+/.test(line), `${c.what}: a stack trace: ${line}`);
   // The field itself, or one inside it (an empty section names the first required key it lacks).
-  const named = line.startsWith(`${prefix}${c.field}: `) || line.startsWith(`${prefix}${c.field}.`) || line.startsWith(`${prefix}${c.field}[`);
+  const named = c.unknownKey
+    ? line.startsWith(`${prefix}${c.field ? `${c.field}: ` : ''}unknown key ${JSON.stringify(c.unknownKey)}`)
+    : line.startsWith(`${prefix}${c.field}: `) || line.startsWith(`${prefix}${c.field}.`) || line.startsWith(`${prefix}${c.field}[`);
   assert.ok(named, `${c.what}: should name ${c.field}: ${line}`);
   for (const secret of ['very-secret-token', 'also-secret', 'secret-ftp', PASSWORD]) assert.ok(!line.includes(secret), `${c.what}: echoes a secret: ${line}`);
   assert.ok(line.length < 400, `${c.what}: ${line.length} characters`);

@@ -89,8 +89,12 @@ describe('ipsec-keepalive validate', () => {
     assert.deepEqual(viciSettingsChanged(a, c), [], 'timeouts and limits apply at once');
   });
 
-  it('--json or --socket: a usage error', async () => {
-    const r = await runCli(['validate', '--json', '--config', file('g2.yaml', good)]);
-    assert.equal(r.code, 64);
+  it('--json: one object; --socket: a usage error', async () => {
+    const path = file('g2.yaml', good);
+    const r = await runCli(['validate', '--json', '--config', path]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { valid: boolean }).valid, true);
+    const s = await runCli(['validate', '--socket', 'unix:///run/x.vici', '--config', path]);
+    assert.equal(s.code, 64);
   });
 });

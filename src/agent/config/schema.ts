@@ -5,6 +5,7 @@
 // because operators write "60s" and mean it. Keys are snake_case like strongSwan's own.
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { closestKey } from '../../suggest.js';
 
 export const DEFAULT_VICI_URI = 'unix:///var/run/charon.vici';
 /** Not used by the known IPsec exporters (8079, 9536, 9814, 9903). */
@@ -14,24 +15,31 @@ export const DEFAULT_STATUS_SOCKET = '/run/ipsec-keepalive/status.sock';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** A duration in milliseconds, from seconds (number) or "<n><ms|s|m|h>". */
-const duration = z.union([z.number(), z.string()]).transform((v, ctx): number => {
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v) || v < 0) {
-      ctx.addIssue({ code: 'custom', message: `expected a non-negative duration, got ${v}` });
+/** The value as the operator wrote it, for messages: strings quoted, anything long cut short. */
+function shown(v: unknown): string {
+  const text = typeof v === 'string' ? JSON.stringify(v) : typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? String(v));
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+/**
+ * A duration in milliseconds, from seconds (a number, or a string without a unit) or "<n><ms|s|m|h>".
+ * Every value it refuses gets the same message, whatever was wrong with it (sign, zero, unit, type).
+ */
+function durationOf(zero: 'allowed' | 'refused') {
+  const use = zero === 'allowed' ? 'use 0 or a positive number with a unit' : 'use a positive number with a unit';
+  return z.unknown().transform((v, ctx): number => {
+    const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(v) : undefined;
+    const ms = typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v * 1000) : m ? Math.round(Number(m[1]) * (UNITS[m[2] ?? 's'] ?? 1000)) : NaN;
+    if (!(ms > 0 || (ms === 0 && zero === 'allowed'))) {
+      ctx.addIssue({ code: 'custom', message: `${shown(v)} is not a duration: ${use} (500ms, 30s, 5m, 1h)` });
       return z.NEVER;
     }
-    return Math.round(v * 1000);
-  }
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(v);
-  if (!m) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration like "60s", "500ms" or "5m", got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return Math.round(Number(m[1]) * (UNITS[m[2] ?? 's'] ?? 1000));
-});
+    return ms;
+  });
+}
 
-const positiveDuration = duration.refine((ms) => ms > 0, { message: 'must be greater than zero' });
+const duration = durationOf('allowed');
+const positiveDuration = durationOf('refused');
 
 const host = z
   .string()
@@ -182,6 +190,26 @@ export type RawConfig = z.output<typeof configSchema>;
 /** The per-tunnel tuning keys as the file has them (after parsing: durations in ms). */
 export type RawTuning = Partial<Record<keyof typeof tuning, number>>;
 
+/** The keys the object at `path` of `schema` allows (through defaults, optionals, arrays, transforms). */
+export function keysAt(schema: z.ZodType, path: ReadonlyArray<PropertyKey>): string[] {
+  let at: z.core.$ZodType | undefined = schema;
+  const unwrap = (t: z.core.$ZodType): z.core.$ZodType => {
+    for (;;) {
+      const def = t._zod.def as { type: string; innerType?: z.core.$ZodType; in?: z.core.$ZodType };
+      if (def.innerType) t = def.innerType;
+      else if (def.type === 'pipe' && def.in) t = def.in;
+      else return t;
+    }
+  };
+  for (const step of path) {
+    if (!at) return [];
+    const def = unwrap(at)._zod.def as { type: string; element?: z.core.$ZodType; shape?: Record<string, z.core.$ZodType> };
+    at = typeof step === 'number' ? def.element : def.shape?.[String(step)];
+  }
+  const def = at ? (unwrap(at)._zod.def as { shape?: Record<string, unknown> }) : undefined;
+  return Object.keys(def?.shape ?? {});
+}
+
 /** "tunnels[0].probes[1].tcp" from zod's path. */
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
@@ -194,11 +222,15 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
 
 /** The first issue of a failed parse as one line: `source: field: message (+n more)`. */
 export function firstIssueLine(source: string, err: z.ZodError): string {
-  const issue = err.issues[0];
+  // A misspelt key first: it usually explains the required key that seems to be missing.
+  const issue = err.issues.find((i) => i.code === 'unrecognized_keys') ?? err.issues[0];
   if (!issue) return `${source}: invalid configuration`;
   let message = issue.message;
   if (issue.code === 'unrecognized_keys') {
-    return `${source}: ${formatPath([...issue.path, ...issue.keys.slice(0, 1)])}: unknown key`;
+    const key = issue.keys[0] ?? '';
+    const meant = closestKey(key, keysAt(configSchema, issue.path));
+    const where = issue.path.length > 0 ? `${formatPath(issue.path)}: ` : '';
+    return `${source}: ${where}unknown key ${JSON.stringify(key)}${meant ? ` (did you mean ${JSON.stringify(meant)}?)` : ''}`;
   }
   if (issue.code === 'invalid_union') {
     // Report the branch the user meant (the one without unknown keys), else name the choices.

@@ -18,6 +18,7 @@ import { tunnelUp, type TunnelObservation } from '../../controller/observe.js';
 import { FAILURE_CLASSES } from '../../controller/failure-reason.js';
 import { probeTargetLabel, type ProbeResult } from '../../../probes/types.js';
 import { TrafficAccumulator, type TrafficKey } from './traffic.js';
+import { VICI_DOWN_REASONS, viciDown } from '../vici-down.js';
 import { ALERT_EVENTS, type AlertCounters, type AlertDropReason } from '../alert-counters.js';
 
 export const METRIC_PREFIX = 'ipsec_keepalive_';
@@ -26,6 +27,8 @@ export const METRIC_PREFIX = 'ipsec_keepalive_';
 export interface ViciState {
   readonly connected: boolean;
   readonly reconnects: number;
+  /** Why it is not connected (the last failure); undefined when no attempt has failed yet. */
+  readonly lastError?: Error | undefined;
 }
 
 export interface ViciCommandEvent {
@@ -168,6 +171,17 @@ export class AgentMetrics implements AlertCounters {
       help: "1 when the agent is connected to charon's VICI socket, else 0.",
       registers,
       collect: () => this.viciUp.set(this.vici.connected ? 1 : 0),
+    });
+    const downReason = new Gauge({
+      name: `${p}vici_down_reason`,
+      help: 'While the agent is not connected to VICI, 1 for why (permission, missing, refused, other), 0 for the other reasons; all 0 while connected.',
+      labelNames: ['reason'],
+      registers,
+      collect: () => {
+        // Not connected and nothing failed yet (the first attempt is under way): still down, for a reason not known.
+        const now = this.vici.connected ? undefined : this.vici.lastError ? viciDown(this.vici.lastError).reason : 'other';
+        for (const reason of VICI_DOWN_REASONS) downReason.set({ reason }, reason === now ? 1 : 0);
+      },
     });
     this.viciReconnects = new Counter({
       name: `${p}vici_reconnects_total`,

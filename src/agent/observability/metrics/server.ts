@@ -1,4 +1,5 @@
-// The HTTP endpoint Prometheus scrapes: /metrics, /healthz and the agent's /status.
+// The HTTP endpoint Prometheus scrapes: /metrics, /healthz and the agent's /status, and at / a page
+// that links them (as node_exporter's does), for whoever opens the address in a browser.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -11,6 +12,8 @@ export interface MetricsServerOptions {
   health(): Record<string, unknown>;
   /** Body of /status (the operator's view, JSON). */
   status?(): unknown;
+  /** Shown on the landing page. */
+  version?: string;
   /** A scrape failed to render (a bug): reported, answered with 500. */
   onError?(err: unknown): void;
 }
@@ -68,12 +71,16 @@ async function handle(opts: MetricsServerOptions, req: IncomingMessage, res: Ser
     res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', ...extra });
     res.end(req.method === 'HEAD' ? undefined : body);
   };
-  if (path !== '/metrics' && path !== '/healthz' && !(path === '/status' && opts.status)) {
-    send(404, 'text/plain; charset=utf-8', 'not found: this endpoint serves /metrics, /status and /healthz\n');
+  if (path !== '/' && path !== '/metrics' && path !== '/healthz' && !(path === '/status' && opts.status)) {
+    send(404, 'text/plain; charset=utf-8', 'not found: this endpoint serves /, /metrics, /status and /healthz\n');
     return;
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     send(405, 'text/plain; charset=utf-8', 'method not allowed\n', { Allow: 'GET, HEAD' });
+    return;
+  }
+  if (path === '/') {
+    send(200, 'text/html; charset=utf-8', landingPage(opts.version));
     return;
   }
   if (path === '/healthz') {
@@ -91,4 +98,25 @@ async function handle(opts: MetricsServerOptions, req: IncomingMessage, res: Ser
     opts.onError?.(err);
     send(500, 'text/plain; charset=utf-8', 'metrics could not be rendered\n');
   }
+}
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** The page at /: the agent's name and version, and where its endpoints are. */
+export function landingPage(version: string | undefined): string {
+  const title = `ipsec-keepalive${version ? ` ${version.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!)}` : ''}`;
+  return `<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>${title}</title></head>
+<body>
+<h1>${title}</h1>
+<p>Keeps strongSwan IPsec tunnels up over VICI.</p>
+<ul>
+<li><a href="metrics">/metrics</a>: Prometheus metrics</li>
+<li><a href="status">/status</a>: the tunnels' state</li>
+<li><a href="healthz">/healthz</a>: liveness</li>
+</ul>
+</body>
+</html>
+`;
 }
