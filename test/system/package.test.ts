@@ -191,6 +191,14 @@ describe('the Debian package under a booted systemd', () => {
     await waitFor(async () => (await unit('StatusText')) === '2/2 tunnels up', { timeoutMs: 15_000, intervalMs: 250, what: 'STATUS=2/2 tunnels up' });
   });
 
+  it("ipsec-keepalive status shows the running agent's view, from its socket in the unit's RuntimeDirectory", async () => {
+    assert.equal(await out('stat -c "%U %G %a" /run/ipsec-keepalive /run/ipsec-keepalive/status.sock'), 'ipsec-keepalive ipsec-keepalive 750\nipsec-keepalive ipsec-keepalive 660');
+    const r = await sh('ipsec-keepalive status', { allowFail: true });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`^agent view \\(pid ${mainPid}, .*; 2 tunnels: 2 up$`, 'm'));
+    for (const c of CHILDREN) assert.match(r.stdout, new RegExp(`^${c} +up `, 'm'));
+  });
+
   it('a CHILD_SA terminated with swanctl is back within a second', async () => {
     const r = await sh(`swanctl --terminate --child ${CHILDREN[0]} >/dev/null; t0=$(date +%s%N)
       for i in $(seq 1 400); do

@@ -257,7 +257,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       // those are not outages to repair. The flag clears on reconnect, or after a while if the
       // socket unexpectedly stays up.
       this.charonStopping = true;
-      this.log.info({ msg }, 'charon is shutting down; ignoring its down events');
+      this.log.info({ charon: msg }, 'charon is shutting down; ignoring its down events');
       if (this.charonStoppingTimer) clearTimeout(this.charonStoppingTimer);
       this.charonStoppingTimer = setTimeout(() => {
         // The socket stayed up after all: look at every tunnel skipped meanwhile.
