@@ -17,45 +17,36 @@ export function editDistance(a: string, b: string): number {
   return rows[a.length]![b.length]!;
 }
 
-/** A short key tolerates one slip; a longer one two. More would suggest unrelated words. */
-function tolerance(key: string): number {
-  return key.length < 5 ? 1 : 2;
-}
-
-/** The allowed key `key` was most likely meant to be, or undefined. Case and -/_ do not count. */
-export function closestKey(key: string, allowed: readonly string[]): string | undefined {
-  const norm = (k: string): string => k.toLowerCase().replace(/-/g, '_');
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of allowed) {
-    const d = editDistance(norm(key), norm(candidate));
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return best !== undefined && bestDistance <= tolerance(key) ? best : undefined;
+/** A short word tolerates one slip; a longer one two. More would suggest unrelated words. */
+function tolerance(word: string): number {
+  return word.length < 5 ? 1 : 2;
 }
 
 /**
- * The known name nearest to `word` (a tunnel or CHILD_SA name), when it is near enough to be a slip
- * of the keyboard and no other name is as near: among ikev2-vpn-140/141/142, "ikev2-vpn-14" names none.
+ * The known word `word` was most likely meant to be: the nearest within the tolerance, and only when
+ * no other is as near (among ikev2-vpn-140/141/142, "ikev2-vpn-14" names none). Case does not
+ * count; with `normalise`, neither does - against _ (config keys).
  */
-export function closest(word: string, known: Iterable<string>): string | undefined {
-  const limit = Math.max(1, Math.floor(word.length / 3));
+export function closest(word: string, known: Iterable<string>, opts: { normalise?: boolean } = {}): string | undefined {
+  const norm = (k: string): string => (opts.normalise ? k.toLowerCase().replace(/-/g, '_') : k.toLowerCase());
   let best: string | undefined;
   let bestDistance = Infinity;
   let tie = false;
-  for (const k of new Set(known)) {
-    if (k === word) continue;
-    const d = editDistance(word.toLowerCase(), k.toLowerCase());
+  for (const candidate of new Set(known)) {
+    if (candidate === word) continue;
+    const d = editDistance(norm(word), norm(candidate));
     if (d < bestDistance) {
-      best = k;
+      best = candidate;
       bestDistance = d;
       tie = false;
     } else if (d === bestDistance) {
       tie = true;
     }
   }
-  return best !== undefined && bestDistance <= limit && !tie ? best : undefined;
+  return best !== undefined && bestDistance <= tolerance(word) && !tie ? best : undefined;
+}
+
+/** The allowed config key `key` was most likely meant to be, or undefined. */
+export function closestKey(key: string, allowed: readonly string[]): string | undefined {
+  return closest(key, allowed, { normalise: true });
 }

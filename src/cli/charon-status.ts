@@ -1,8 +1,8 @@
 // `status` when no agent answers: the tunnels as charon alone reports them.
 //
 // One unfiltered list-sas gives most tunnels at once. But charon silently discards any message over
-// its 512 KiB limit, and one IKE_SA with some 1400 CHILD_SAs makes a dump that size: the read
-// completes and the IKE_SA is simply absent. So every tunnel whose CHILD_SA the dump did not show is
+// its 512 KiB limit, and one IKE_SA with enough CHILD_SAs makes a dump that size: the read completes
+// and the IKE_SA is simply absent. So every tunnel whose CHILD_SA the dump did not show is
 // read again on its own (list-sas filtered by IKE and CHILD name, a small answer). Only when that
 // read fails too is the tunnel "unknown", with the reason; a missing answer never makes it "down".
 import type { AgentConfig } from '../agent/config/load.js';

@@ -45,7 +45,7 @@ Exit codes: 0 ok, 1 failure (check: a probe failed), 64 usage error (any command
 
 const COMMAND_HELP: Record<string, string> = {
   run: `Usage: ipsec-keepalive run [-c PATH] [--socket URI]\n\nRuns the agent in the foreground (systemd: Type=notify, with a watchdog). SIGHUP reloads the\nconfig, SIGTERM/SIGINT stop it. Logs JSON lines to stdout (pretty in a terminal; under systemd\neach line carries its syslog priority for journald).`,
-  status: `Usage: ipsec-keepalive status [NAME...] [-v] [--json] [-c PATH] [--charon | --socket URI]\n\nThe tunnels as the running agent sees them: status in the agent's words, since when, IKE_SA and\nCHILD_SA, the last probes, backoff and damping, the last repair and charon's reason when it failed.\nIt asks the agent on its status socket (status.socket in the config); when no agent answers, or\nwith --charon or --socket, it reads charon itself and says so. NAME selects tunnels by tunnel or\nCHILD_SA name. -v adds the SA detail (SPIs, traffic selectors, algorithms, counters, lifetimes);\n--json prints the same document /status serves (snake_case keys).\nExit 0 when every selected enabled tunnel is up, 1 when one is not, 64 for an unknown NAME.`,
+  status: `Usage: ipsec-keepalive status [NAME...] [-v] [--json] [-c PATH] [--charon | --socket URI]\n\nThe tunnels as the running agent sees them: status in the agent's words, since when, IKE_SA and\nCHILD_SA, the last probes, backoff and damping, the last repair and charon's reason when it failed.\nIt asks the agent on its status socket (status.socket in the config); when no agent answers, or\nwith --charon or --socket, it reads charon itself and says so. NAME selects tunnels by tunnel or\nCHILD_SA name. -v adds the SA detail (SPIs, traffic selectors, algorithms, counters, lifetimes);\n--json prints the same document /status serves (snake_case keys).\nExit 0 when every selected enabled tunnel is up (or target-down: it passes traffic), 1 when one\nis not, 64 for an unknown NAME.`,
   check: `Usage: ipsec-keepalive check [-c PATH] [--json]\n\nProbes every configured target once, from each tunnel's source address.\nExit 0 when all pass, 1 when any fails.`,
   doctor: `Usage: ipsec-keepalive doctor [-c PATH] [--socket URI] [--json]\n\nReads charon's loaded connections (swanctl.conf or ipsec.conf) and warns where they\ndiffer from the hardening the agent relies on, or risk duplicate CHILD_SAs.\nExit 1 when there is a warning; --json prints the findings as one object.`,
   validate: `Usage: ipsec-keepalive validate [-c PATH] [--json]\n\nReads and checks the config file as \`run\` would, and exits: 0 when it is valid, 78 with a\none-line error naming the field when it is not. \`systemctl reload\` runs it before it signals\nthe agent, so a broken file fails the reload and the running configuration stays.\nWith --json: {"path", "valid", "tunnels", "discover"} or {"path", "valid": false, "error"}.`,
@@ -128,7 +128,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (err instanceof Error && err.name === 'ViciConnectionError') {
       const socket = (err as { socket?: string }).socket ?? 'its VICI socket';
-      console.error(`ipsec-keepalive: cannot connect to charon at ${socket}: ${viciDown(err).hint}`);
+      // status may add why it could not ask the agent first (say, its socket's group).
+      const also = (err as { also?: string }).also;
+      console.error(`ipsec-keepalive: cannot connect to charon at ${socket}: ${viciDown(err).hint}${also ? `; also ${also}` : ''}`);
       return EXIT.UNAVAILABLE;
     }
     console.error(`ipsec-keepalive ${command}: ${err instanceof Error ? err.message : String(err)}`);

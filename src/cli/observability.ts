@@ -51,7 +51,7 @@ export async function startObservability(cfg: AgentConfig, agent: Agent, vici: V
       status,
       version: ver,
       health: () => ({ vici: vici.connected ? 'connected' : 'disconnected', tunnels: agent.view().size }),
-      onError: (err) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'rendering /metrics failed'),
+      onError: (err) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'rendering a page of the metrics listener failed'),
     });
     serverKey = `${c.metrics.host}:${c.metrics.port}`;
     log.info({ address: server.address }, `metrics on http://${server.address}/metrics`);
@@ -61,7 +61,7 @@ export async function startObservability(cfg: AgentConfig, agent: Agent, vici: V
   const startSocket = async (c: AgentConfig): Promise<void> => {
     if (!c.status.enabled) return;
     try {
-      socket = await startStatusSocket(c.status.socket, status);
+      socket = await startStatusSocket(c.status.socket, status, (err) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'rendering the status failed'));
       log.debug({ path: socket.path }, 'status socket listening');
     } catch (err) {
       log.warn({ err: (err as Error).message }, `${(err as Error).message}; \`ipsec-keepalive status\` will read charon directly${c.metrics.enabled ? ', /status is on the metrics listener' : ''}`);

@@ -1,14 +1,14 @@
 // `ipsec-keepalive status [NAME...]`: the running agent's view (its status socket), or charon's own
 // when no agent answers, saying which one it shows.
+import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type AgentConfig } from '../agent/config/load.js';
 import { DEFAULT_STATUS_SOCKET, DEFAULT_VICI_URI } from '../agent/config/schema.js';
-import type { StatusDocument } from '../agent/observability/status.js';
+import { countByStatus, type StatusDocument } from '../agent/observability/status.js';
 import { closest } from '../suggest.js';
 import { ViciClient } from '../vici/index.js';
 import { charonStatusDocument } from './charon-status.js';
 import { formatStatusText } from './status-format.js';
-import { existsSync } from 'node:fs';
 
 export interface StatusOptions {
   config?: string;
@@ -31,8 +31,10 @@ const AGENT_TIMEOUT_MS = 5000;
 /** The running agent's status document, or why there is none (the reason names what to do). */
 export function askAgent(socketPath: string, timeoutMs = AGENT_TIMEOUT_MS): Promise<{ doc: StatusDocument } | { why: string }> {
   return new Promise((resolve) => {
-    const req = request({ socketPath, path: '/status', method: 'GET', timeout: timeoutMs }, (res) => {
+    // A connection of its own (no keep-alive pool): an agent that restarts must not get a dead socket.
+    const req = request({ socketPath, path: '/status', method: 'GET', timeout: timeoutMs, agent: false }, (res) => {
       let body = '';
+      res.on('error', (err) => resolve({ why: `the agent at ${socketPath} broke off its answer (${err.message})` }));
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
       res.on('end', () => {
@@ -71,9 +73,7 @@ export function selectTunnels(doc: StatusDocument, names: readonly string[]): St
     for (const t of hits) picked.add(t.name);
   }
   const tunnels = doc.tunnels.filter((t) => picked.has(t.name));
-  const counts: StatusDocument['counts'] = {};
-  for (const t of tunnels) counts[t.status] = (counts[t.status] ?? 0) + 1;
-  return { ...doc, counts, tunnels };
+  return { ...doc, counts: countByStatus(tunnels), tunnels };
 }
 
 /** 0 when every selected, enabled tunnel carries traffic as far as the view knows. */
@@ -107,7 +107,13 @@ export async function runStatus(opts: StatusOptions): Promise<number> {
   if (!doc) {
     const uri = opts.socket ?? cfg?.viciUri ?? DEFAULT_VICI_URI;
     const vici = new ViciClient({ uri, reconnect: false, commandTimeoutMs: 10_000 });
-    await vici.connect();
+    try {
+      await vici.connect();
+    } catch (err) {
+      // Neither view: the one error line says why for both.
+      if (notes.length > 0 && err instanceof Error) Object.assign(err, { also: notes.join('; ') });
+      throw err;
+    }
     try {
       doc = await charonStatusDocument(vici, cfg, uri, notes);
     } finally {

@@ -149,7 +149,7 @@ describe('environment: the agent against a lab that misbehaves', () => {
     agents.push(agent);
     const warn = agent.logs.find((l) => l.tunnel === 'ghost' && l.level === 40 && /charon has no CHILD_SA config/.test(l.msg));
     assert.ok(warn, 'the warning comes with the start-up resync');
-    assert.equal(warn.msg, 'tunnel ghost: charon has no CHILD_SA config named "no-such-child" (list-conns); will retry');
+    assert.equal(warn.msg, 'tunnel ghost: charon has no CHILD_SA config named "no-such-child"; not-loaded, tried again with back-off');
     oneLine(warn);
     // Its initiates fail and back off (exponentially), they do not spin.
     const backoffs = await waitFor(() => {
@@ -157,6 +157,7 @@ describe('environment: the agent against a lab that misbehaves', () => {
       return b.length >= 3 && b;
     }, { timeoutMs: 20_000, what: 'three backoffs of ghost' });
     const delays = backoffs.map((l) => Number(l['delayMs']));
+    assert.equal(agent.logs.filter((l) => /charon has no CHILD_SA config/.test(l.msg)).length, 1, 'named once, not on every attempt');
     assert.ok(delays[2]! > delays[0]!, `backoff grows: ${delays.join(', ')}`);
     const failed = agent.actions().filter((l) => l.tunnel === 'ghost' && l.action === 'initiate');
     assert.ok(failed.every((l) => l.result === 'error'));

@@ -311,31 +311,37 @@ describe('afterAction: one rule a row', () => {
 describe('afterProbes', () => {
   it('takes the verdict of a round started after the last action, and ignores older rounds', () => {
     const s = rt({ generation: 3 });
-    assert.equal(afterProbes(s, { health: 'failing', generation: 2, failures: [], installed: true }).stale, true);
-    const p = afterProbes(s, { health: 'failing', generation: 3, failures: ['tcp t: timeout'], installed: true });
-    assert.deepEqual([p.state.health, p.state.lastError, p.changed], ['failing', 'tcp t: timeout', true]);
+    assert.equal(afterProbes(s, { health: 'failing', generation: 2, failures: [], startedAt: NOW }).stale, true);
+    const p = afterProbes(s, { health: 'failing', generation: 3, failures: ['tcp t: timeout'], startedAt: NOW });
+    assert.deepEqual([p.state.health, p.state.lastError, p.changed, p.state.healthFrom], ['failing', 'tcp t: timeout', true, NOW]);
   });
+});
 
-  // Probes that pass while charon has no CHILD_SA of the tunnel went out through a sibling's SA (same
-  // source address) or none at all: never healthy.
-  const ROWS: Array<[string, 'healthy' | 'target-down' | 'failing' | 'unknown', boolean, string]> = [
-    ['passing, CHILD_SA installed', 'healthy', true, 'healthy'],
-    ['passing, no CHILD_SA', 'healthy', false, 'unproven'],
-    ['target refuses, no CHILD_SA', 'target-down', false, 'unproven'],
-    ['target refuses, CHILD_SA installed', 'target-down', true, 'target-down'],
-    ['failing, no CHILD_SA', 'failing', false, 'failing'],
-    ['could not run, no CHILD_SA', 'unknown', false, 'unknown'],
+// Probes that pass while charon has no CHILD_SA of the tunnel went out through a sibling's SA (same
+// source address) or none at all: never healthy. Judged by the reconcile on a fresh observation,
+// against when the round started and when the tunnel was last seen up.
+describe('probes that prove nothing about the tunnel (unproven)', () => {
+  const ROWS: Array<[string, Partial<TunnelRuntime>, TunnelObservation, string, boolean]> = [
+    ['passing, never seen up (a misspelled child)', { health: 'healthy', healthFrom: NOW - 100 }, DOWN, 'unproven', true],
+    ['target refuses, never seen up', { health: 'target-down', healthFrom: NOW - 100 }, DOWN, 'unproven', true],
+    ['passing, round started after it was last seen up', { health: 'healthy', healthFrom: NOW - 100, seenUpAt: NOW - 5000 }, DOWN, 'unproven', true],
+    ['passing, round from while it was up, now lost (a peer delete)', { health: 'healthy', healthFrom: NOW - 6000, seenUpAt: NOW - 5000 }, DOWN, 'healthy', false],
+    ['passing, CHILD_SA installed now (a repair the round ran after)', { health: 'healthy', healthFrom: NOW - 100, seenUpAt: NOW - 5000 }, UP, 'healthy', false],
+    ['failing, never seen up', { health: 'failing', healthFrom: NOW - 100 }, DOWN, 'failing', false],
+    ['could not run, never seen up', { health: 'unknown', healthFrom: NOW - 100 }, DOWN, 'unknown', false],
   ];
-  for (const [what, health, installed, want] of ROWS) {
+  for (const [what, state, obs, want, noted] of ROWS) {
     it(`${what}: ${want}`, () => {
-      const p = afterProbes(rt(), { health, generation: 0, failures: [], installed });
-      assert.equal(p.state.health, want);
+      // Backing off: no action this time (an action starts a new generation and forgets the health).
+      const t = reconcile({ state: rt({ ...state, nextAttemptAt: NOW + 10_000 }), obs, reasons: new Set(['verify']), now: NOW, policy: POLICY });
+      assert.equal(t.state.health, want);
+      assert.equal(t.notes.some((n) => n.kind === 'unproven'), noted);
     });
   }
-  it('an unproven tunnel is not healthy, and its installed CHILD_SA alone does not end its outage', () => {
-    const s = afterProbes(rt({ downSince: NOW - 5000, status: 'down' }), { health: 'healthy', generation: 0, failures: [], installed: false }).state;
+  it('an unproven tunnel is not healthy, and a CHILD_SA appearing later does not end its outage before new probes pass', () => {
+    const s = reconcile({ state: rt({ health: 'healthy', healthFrom: NOW - 100, downSince: NOW - 5000, status: 'down', nextAttemptAt: NOW + 10_000 }), obs: DOWN, reasons: new Set(['verify']), now: NOW, policy: POLICY }).state;
     assert.equal(isHealthy(s, true, true, true), false);
-    const t = reconcile({ state: s, obs: UP, reasons: new Set(['verify']), now: NOW, policy: POLICY });
+    const t = reconcile({ state: { ...s, nextAttemptAt: 0 }, obs: UP, reasons: new Set(['verify']), now: NOW + 10, policy: POLICY });
     assert.equal(t.notes.some((n) => n.kind === 'repaired'), false, 'repaired only once probes pass through its own CHILD_SA');
   });
 });

@@ -78,6 +78,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   private conns = new Map<string, ChildConnInfo>();
   /** list-conns has answered at least once: a child missing from `conns` is really not loaded. */
   private connsKnown = false;
+  /** Missing CHILD_SA configs already named in the log. */
+  private readonly missingSaid = new Set<string>();
   private readonly workers: number;
   private workerLoops: Promise<void>[] = [];
   private unsubscribes: Array<() => Promise<void>> = [];
@@ -162,6 +164,7 @@ export class Agent extends EventEmitter<AgentEvents> {
    */
   async reload(next: AgentConfig): Promise<void> {
     this.config = next;
+    this.missingSaid.clear();
     this.setTunnels(next.tunnels);
     this.ikeStreams.clear();
     for (const v of this.tunnels.values()) {
@@ -207,11 +210,14 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.conns = map;
     this.connsKnown = true;
     for (const t of this.config.tunnels) {
-      if (t.enabled && !map.has(t.child)) {
+      if (map.has(t.child) || !t.enabled) this.missingSaid.delete(t.child);
+      else if (!this.missingSaid.has(t.child)) {
+        // Said once per missing config (again after it was there, or after a reload), not on every re-read.
+        this.missingSaid.add(t.child);
         const like = closest(t.child, [...map.keys()]);
         this.log.warn(
           { tunnel: t.name, child: t.child, ...(like ? { didYouMean: like } : {}) },
-          `tunnel ${t.name}: charon has no CHILD_SA config named ${JSON.stringify(t.child)}${like ? ` (did you mean ${JSON.stringify(like)}?)` : ''}; it stays not-loaded until charon has it (swanctl --load-conns, then systemctl reload ipsec-keepalive)`,
+          `tunnel ${t.name}: charon has no CHILD_SA config named ${JSON.stringify(t.child)}${like ? ` (did you mean ${JSON.stringify(like)}?)` : ''}; not-loaded, tried again with back-off`,
         );
       }
     }
@@ -313,19 +319,19 @@ export class Agent extends EventEmitter<AgentEvents> {
     const previous = v.runtime.health;
     const failures = r.results.filter((x) => !x.success).map((x) => `${x.kind} ${x.target}: ${x.error ?? 'failed'}`);
     v.probes = { at: Date.now(), results: r.results };
-    const p = afterProbes(v.runtime, { health: r.health, generation: r.generation, failures, installed: (v.obs?.up.length ?? 0) > 0 });
+    const p = afterProbes(v.runtime, { health: r.health, generation: r.generation, failures, startedAt: r.startedAt });
     if (p.stale) return; // started before a repair: says nothing about now
     v.runtime = p.state;
-    if (p.changed && p.state.health === 'unproven') {
-      this.log.warn({ tunnel: r.tunnel, child: v.config.child }, `tunnel ${r.tunnel}: probes pass, but charon has no CHILD_SA ${JSON.stringify(v.config.child)}: they went through another SA or none, and do not count`);
-    }
     this.log.debug({ tunnel: r.tunnel, health: r.health, attempts: r.attempts }, 'probe round');
     // Every round also refreshes the tunnel's SA view (install time, counters) for metrics:
     // one filtered list-sas per tunnel per probe interval.
     this.queue.add(r.tunnel, p.changed || r.health === 'failing' ? 'probe' : 'verify');
     // Probes that could not run (a name that does not resolve) leave the health unknown: say so each round, like failures.
     const unrunnable = r.health === 'unknown' && failures.length > 0;
-    if ((p.changed && p.state.health !== 'unproven') || r.health === 'failing' || unrunnable) {
+    // Passing probes of a tunnel the agent last saw without a CHILD_SA are judged by the reconcile
+    // queued above (healthy after a repair, or unproven): said there, not here.
+    const judgedLater = (r.health === 'healthy' || r.health === 'target-down') && (v.obs?.up.length ?? 0) === 0;
+    if ((p.changed && !judgedLater) || r.health === 'failing' || unrunnable) {
       this.log.info({ tunnel: r.tunnel, health: r.health, previous, attempts: r.attempts, results: r.results.map((x) => ({ kind: x.kind, target: x.target, ok: x.success, ms: Math.round(x.durationMs), error: x.error })) }, `tunnel ${r.tunnel}: probes ${r.health}`);
     }
   }
@@ -467,6 +473,9 @@ export class Agent extends EventEmitter<AgentEvents> {
           this.emit('escalated', { tunnel: name, ike, child, to: 'backoff', failures: n.failures, nextAttemptInMs: n.delayMs, shared: n.shared, ...(why ? { why } : {}) });
           break;
         }
+        case 'unproven':
+          this.log.warn({ tunnel: name, child }, `tunnel ${name}: probes pass, but charon has no CHILD_SA ${JSON.stringify(child)}: they went through another SA or none, and do not count`);
+          break;
         case 'escalate-ike':
           this.emit('escalated', { tunnel: name, ike, child, to: 'restart-ike', failures: v.runtime.failures, nextAttemptInMs: 0 });
           break;

@@ -19,6 +19,8 @@ export interface HealthReport {
   generation: number;
   /** How many rounds of this episode failed (re-probes included). */
   attempts: number;
+  /** When the round's last probes were sent (ms). */
+  startedAt: number;
 }
 
 export interface HealthCallbacks {
@@ -136,6 +138,7 @@ export class HealthChecker {
     const name = slot.cfg.name;
     const generation = this.cb.generation(name);
     let attempts = 1;
+    let startedAt = Date.now();
     try {
       let results = await this.probeOnce(slot.cfg);
       let health = classify(results);
@@ -143,10 +146,11 @@ export class HealthChecker {
       while (health === 'failing' && attempts <= slot.cfg.reprobeAttempts && !this.stopped && this.cb.generation(name) === generation) {
         await new Promise((r) => setTimeout(r, slot.cfg.reprobeIntervalMs));
         attempts++;
+        startedAt = Date.now();
         results = await this.probeOnce(slot.cfg);
         health = classify(results);
       }
-      if (!this.stopped) this.cb.report({ tunnel: name, health, results, generation, attempts });
+      if (!this.stopped) this.cb.report({ tunnel: name, health, results, generation, attempts, startedAt });
     } finally {
       slot.running = false;
       if (!this.stopped && this.slots.get(name) === slot) {

@@ -77,6 +77,10 @@ export interface TunnelRuntime {
   flaps: number;
   lastError?: string;
   lastAction?: LastAction;
+  /** When the probe round behind `health` started. */
+  healthFrom?: number;
+  /** The last time a reconcile saw a CHILD_SA of the tunnel carrying traffic. */
+  seenUpAt?: number;
 }
 
 export function newRuntime(): TunnelRuntime {
@@ -134,7 +138,8 @@ export type Note =
   | { kind: 'duplicates'; count: number }
   | { kind: 'damped'; unheld: number; delayMs: number }
   | { kind: 'backoff'; failures: number; delayMs: number; shared: boolean; reason?: FailureReason }
-  | { kind: 'escalate-ike' };
+  | { kind: 'escalate-ike' }
+  | { kind: 'unproven' };
 
 export interface Transition {
   state: TunnelRuntime;
@@ -205,6 +210,15 @@ function decide(i: ReconcileInput): Transition {
   if (!policy.enabled) return done('disabled', 'tunnel disabled in config');
 
   const installed = obs.up.length > 0;
+  if (installed) s.seenUpAt = now;
+  // Probes that passed although charon had no CHILD_SA of the tunnel when the round started (and has
+  // none now) went out through another SA, a sibling's with the same source address, or none: they
+  // prove nothing about this tunnel. Judged here, on a fresh observation: when a round ends, the
+  // agent's last look may predate the repair that made it pass.
+  if (!installed && (s.health === 'healthy' || s.health === 'target-down') && (s.seenUpAt === undefined || (s.healthFrom ?? 0) > s.seenUpAt)) {
+    s.health = 'unproven';
+    notes.push({ kind: 'unproven' });
+  }
   // The tunnel was up as far as the agent knew, and is gone (counted once: while charon negotiates the
   // episode has not started yet, busySince marks it). If the agent's own repair brought that CHILD_SA
   // less than the hold time ago, the repair did not hold; enough of those in a row (a repair loop) and
@@ -452,21 +466,16 @@ export interface ProbeReport {
   generation: number;
   /** Failed probes as "kind target: error". */
   failures: string[];
-  /** At the agent's last look charon had a CHILD_SA of the tunnel carrying traffic. */
-  installed: boolean;
+  /** When the round's probes were sent. */
+  startedAt: number;
 }
 
-/**
- * A probe round's verdict. Rounds started before the last action say nothing about now. Probes that
- * pass while charon has no CHILD_SA of the tunnel left through another SA (a sibling with the same
- * source address) or none: they are `unproven`, never healthy.
- */
+/** A probe round's verdict. Rounds started before the last action say nothing about now. */
 export function afterProbes(state: TunnelRuntime, r: ProbeReport): { state: TunnelRuntime; changed: boolean; stale: boolean } {
   if (r.generation !== state.generation) return { state, changed: false, stale: true };
-  const passed = r.health === 'healthy' || r.health === 'target-down';
-  const s: TunnelRuntime = { ...state, health: passed && !r.installed ? 'unproven' : r.health };
+  const s: TunnelRuntime = { ...state, health: r.health, healthFrom: r.startedAt };
   if (r.health === 'failing') s.lastError = r.failures.join('; ');
-  return { state: s, changed: state.health !== s.health, stale: false };
+  return { state: s, changed: state.health !== r.health, stale: false };
 }
 
 /** Up and passing traffic as far as the agent knows: the one definition of healthy. */

@@ -1,8 +1,8 @@
 // The agent's status on a unix socket (HTTP, GET /status): `ipsec-keepalive status` asks here first.
 // A socket file, not a port: who may read it is the file's group (the agent's), with no address to
 // configure and nothing reachable from the network. Mode 0660 in a 0750 directory.
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import net from 'node:net';
 import { dirname } from 'node:path';
 
@@ -23,39 +23,59 @@ function answering(path: string): Promise<boolean> {
   });
 }
 
-export async function startStatusSocket(path: string, status: () => unknown): Promise<StatusSocket> {
+function listen(server: Server, path: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(path, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+export async function startStatusSocket(path: string, status: () => unknown, onError?: (err: unknown) => void): Promise<StatusSocket> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
-  if (existsSync(path)) {
-    if (await answering(path)) throw new Error(`status socket ${path} is already served by another running agent`);
-    unlinkSync(path);
-  }
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const route = (req.url ?? '/').split('?')[0];
     if ((req.method !== 'GET' && req.method !== 'HEAD') || (route !== '/status' && route !== '/healthz')) {
-      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found: this socket serves GET /status\n');
+      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found: this socket serves GET /status and /healthz\n');
       return;
     }
-    const body = route === '/status' ? JSON.stringify(status()) : JSON.stringify({ status: 'ok' });
+    let body: string;
+    try {
+      body = route === '/status' ? JSON.stringify(status()) : JSON.stringify({ status: 'ok' });
+    } catch (err) {
+      onError?.(err);
+      res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${route} could not be rendered\n`);
+      return;
+    }
     res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).end(req.method === 'HEAD' ? undefined : `${body}\n`);
   });
   server.requestTimeout = 10_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`status socket: cannot listen on ${path}: ${err.code === 'EACCES' ? 'permission denied' : err.message}`)));
-    server.listen(path, () => resolve());
-  });
-  chmodSync(path, 0o660);
+  try {
+    try {
+      await listen(server, path);
+    } catch (err) {
+      // A file in the way: another agent's live socket is left alone; one left by a killed agent goes.
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      if (await answering(path)) throw new Error(`status socket ${path} is already served by another running agent`, { cause: err });
+      unlinkSync(path);
+      await listen(server, path);
+    }
+    chmodSync(path, 0o660);
+  } catch (err) {
+    server.close();
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === undefined) throw err;
+    throw new Error(`status socket: cannot listen on ${path}: ${e.code === 'EACCES' ? 'permission denied' : e.message}`, { cause: err });
+  }
   return {
     path,
+    // libuv removes the socket file when the server closes.
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => {
-          try {
-            unlinkSync(path);
-          } catch {
-            // already gone
-          }
-          resolve();
-        });
+        server.close(() => resolve());
         server.closeAllConnections();
       }),
   };

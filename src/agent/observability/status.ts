@@ -11,8 +11,6 @@ import type { TunnelView } from '../controller/agent.js';
 import { tunnelIke } from '../controller/conns.js';
 
 export type StatusView = 'agent' | 'charon';
-/** The controller's vocabulary, plus `unknown` with a reason when charon's answer was missing. */
-export type StatusWord = TunnelStatus;
 
 export interface ChildSaStatus {
   id: number;
@@ -71,7 +69,7 @@ export interface TunnelStatusDoc {
   /** Found by `discover: true` rather than listed in the config file. */
   discovered: boolean;
   enabled: boolean;
-  status: StatusWord;
+  status: TunnelStatus;
   /** Since when the tunnel has this status (up: since it came up; otherwise since the outage began). */
   since: string | null;
   /** What the status rests on, in a few words. */
@@ -102,7 +100,7 @@ export interface StatusDocument {
   agent: { version: string; pid: number; started_at: string; config: string; vici_socket: string; vici_connected: boolean } | null;
   /** Reading charon directly: its socket, and what could not be read. */
   charon: { vici_socket: string; notes: string[] } | null;
-  counts: Partial<Record<StatusWord, number>>;
+  counts: Partial<Record<TunnelStatus, number>>;
   tunnels: TunnelStatusDoc[];
 }
 
@@ -209,7 +207,7 @@ export function ikeSaStatus(sa: IkeSa, elapsedSec = 0): IkeSaStatus {
 }
 
 /** Charon's view has no controller: what its answer alone says. */
-function charonStatus(t: TunnelInput): { status: StatusWord; why: string } {
+function charonStatus(t: TunnelInput): { status: TunnelStatus; why: string } {
   if (t.unreadable !== undefined) return { status: 'unknown', why: t.unreadable };
   if (!t.enabled) return { status: 'disabled', why: 'tunnel disabled in config' };
   const obs = t.obs;
@@ -259,8 +257,8 @@ export function tunnelStatus(t: TunnelInput, now: number): TunnelStatusDoc {
   };
 }
 
-export function countByStatus(tunnels: readonly TunnelStatusDoc[]): Partial<Record<StatusWord, number>> {
-  const counts: Partial<Record<StatusWord, number>> = {};
+export function countByStatus(tunnels: readonly TunnelStatusDoc[]): Partial<Record<TunnelStatus, number>> {
+  const counts: Partial<Record<TunnelStatus, number>> = {};
   for (const t of tunnels) counts[t.status] = (counts[t.status] ?? 0) + 1;
   return counts;
 }

@@ -14,7 +14,7 @@ export interface MetricsServerOptions {
   status?(): unknown;
   /** Shown on the landing page. */
   version?: string;
-  /** A scrape failed to render (a bug): reported, answered with 500. */
+  /** A page failed to render (a bug): reported, answered with 500. */
   onError?(err: unknown): void;
 }
 
@@ -79,24 +79,15 @@ async function handle(opts: MetricsServerOptions, req: IncomingMessage, res: Ser
     send(405, 'text/plain; charset=utf-8', 'method not allowed\n', { Allow: 'GET, HEAD' });
     return;
   }
-  if (path === '/') {
-    send(200, 'text/html; charset=utf-8', landingPage(opts.version));
-    return;
-  }
-  if (path === '/healthz') {
-    send(200, 'application/json', `${JSON.stringify({ status: 'ok', ...opts.health() })}\n`);
-    return;
-  }
-  if (path === '/status' && opts.status) {
-    send(200, 'application/json', `${JSON.stringify(opts.status())}\n`);
-    return;
-  }
+  // A bug in rendering any page is answered with 500 and reported; it must never reach the agent.
   try {
-    const body = await opts.registry.metrics();
-    send(200, opts.registry.contentType, body);
+    if (path === '/') send(200, 'text/html; charset=utf-8', landingPage(opts.version));
+    else if (path === '/healthz') send(200, 'application/json', `${JSON.stringify({ status: 'ok', ...opts.health() })}\n`);
+    else if (path === '/status' && opts.status) send(200, 'application/json', `${JSON.stringify(opts.status())}\n`);
+    else send(200, opts.registry.contentType, await opts.registry.metrics());
   } catch (err) {
     opts.onError?.(err);
-    send(500, 'text/plain; charset=utf-8', 'metrics could not be rendered\n');
+    send(500, 'text/plain; charset=utf-8', `${path} could not be rendered\n`);
   }
 }
 
