@@ -100,8 +100,13 @@ export interface Lab {
   peerKill(): Promise<void>;
   peerStart(): Promise<void>;
   peerKillAndRestart(): Promise<void>;
-  /** drops ESP-in-UDP arriving at the right; IKE (and so DPD, rekeying) keeps working */
-  blackholeEsp(): Promise<void>;
+  /**
+   * drops ESP-in-UDP arriving at the right; IKE (and so DPD, rekeying) keeps working. With `spi` (the
+   * left's spi-out of one CHILD_SA, hex) only that SA's packets: a stale SA that a new one replaces.
+   */
+  blackholeEsp(spi?: string): Promise<void>;
+  /** The left's spi-out of the child's newest INSTALLED CHILD_SA (hex, as swanctl prints it). */
+  spiOut(child: string): Promise<string>;
   healEsp(): Promise<void>;
   /**
    * Sets the right's veth down: the right charon sees its interface go ("MOBIKE update deferred"), the left sees
@@ -525,11 +530,18 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       await lab.peerKill();
       await lab.peerStart();
     },
-    async blackholeEsp() {
+    async blackholeEsp(spi) {
       // ESP-in-UDP carries a non-zero SPI where IKE on 4500 has the four-zero-byte non-ESP marker.
+      const match = spi ? `== 0x${spi}` : '!= 0';
       await run(['ip', 'netns', 'exec', nsR, 'nft', '-f', '-'], {
-        input: `table inet ${FAULT_TABLE} {\n chain in {\n  type filter hook input priority 0; policy accept;\n  udp dport 4500 @th,64,32 != 0 drop\n }\n}\n`,
+        input: `table inet ${FAULT_TABLE} {\n chain in {\n  type filter hook input priority 0; policy accept;\n  udp dport 4500 @th,64,32 ${match} drop\n }\n}\n`,
       });
+    },
+    async spiOut(child) {
+      const out = await swanctl('left', ['--list-sas', '--raw', '--child', child]);
+      const spis = [...out.matchAll(/state=INSTALLED [^}]*?spi-out=([0-9a-f]+)/g)].map((m) => m[1]!);
+      if (spis.length === 0) throw new Error(`no INSTALLED CHILD_SA ${child} on the left`);
+      return spis.at(-1)!;
     },
     async healEsp() {
       await run(['ip', 'netns', 'exec', nsR, 'nft', 'delete', 'table', 'inet', FAULT_TABLE], { allowFail: true });

@@ -338,6 +338,22 @@ describe('probes that prove nothing about the tunnel (unproven)', () => {
       assert.equal(t.notes.some((n) => n.kind === 'unproven'), noted);
     });
   }
+  // UP's CHILD_SA 1 shows packets-in 1 (see child()).
+  const PROOF_ROWS: Array<[string, Partial<TunnelRuntime>, string, boolean]> = [
+    ['passing, its CHILD_SA received during the round', { health: 'healthy', healthProof: { childId: 1, packetsIn: 0 } }, 'healthy', false],
+    ['passing, its CHILD_SA received nothing: the probe went through another SA', { health: 'healthy', healthProof: { childId: 1, packetsIn: 1 } }, 'unproven', true],
+    ['target refuses, its CHILD_SA received nothing', { health: 'target-down', healthProof: { childId: 1, packetsIn: 5 } }, 'unproven', true],
+    ['passing, the CHILD_SA was replaced during the round: no judgement', { health: 'healthy', healthProof: { childId: 9, packetsIn: 1 } }, 'healthy', false],
+    ['failing: nothing to prove', { health: 'failing', healthProof: { childId: 1, packetsIn: 1 } }, 'failing', false],
+  ];
+  for (const [what, state, want, noted] of PROOF_ROWS) {
+    it(`${what}: ${want}`, () => {
+      const t = reconcile({ state: rt({ ...state, nextAttemptAt: NOW + 10_000, escalation: 2 }), obs: UP, reasons: new Set(['verify']), now: NOW, policy: POLICY });
+      assert.equal(t.state.health, want);
+      assert.equal(t.notes.some((n) => n.kind === 'unproven' && /another SA/.test(n.why)), noted);
+      assert.equal(t.state.healthProof, undefined, 'judged once');
+    });
+  }
   it('an unproven tunnel is not healthy, and a CHILD_SA appearing later does not end its outage before new probes pass', () => {
     const s = reconcile({ state: rt({ health: 'healthy', healthFrom: NOW - 100, downSince: NOW - 5000, status: 'down', nextAttemptAt: NOW + 10_000 }), obs: DOWN, reasons: new Set(['verify']), now: NOW, policy: POLICY }).state;
     assert.equal(isHealthy(s, true, true, true), false);

@@ -73,6 +73,8 @@ export interface AgentConfig {
   tunnels: TunnelConfig[];
   metrics: { enabled: boolean; host: string; port: number };
   status: { enabled: boolean; socket: string };
+  /** Passive stale detection: counters read every intervalMs (0: off), suspect after windowMs. */
+  trafficWatch: { intervalMs: number; windowMs: number };
   alerts?: RawConfig['alerts'];
   logLevel: RawConfig['log']['level'];
 }
@@ -140,6 +142,7 @@ function toAgentConfig(raw: RawConfig, source: string): AgentConfig {
     tunnels,
     metrics: { enabled: raw.metrics.enabled, host: (m[1] ?? m[2]) as string, port },
     status: { enabled: raw.status.enabled, socket: raw.status.socket },
+    trafficWatch: { intervalMs: raw.traffic_watch.interval, windowMs: raw.traffic_watch.window },
     logLevel: raw.log.level,
   };
   if (raw.alerts) cfg.alerts = raw.alerts;

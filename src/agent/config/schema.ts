@@ -152,6 +152,13 @@ export const configSchema = z
       })
       .strict()
       .default({ enabled: true, listen: DEFAULT_METRICS_LISTEN }),
+    traffic_watch: z
+      .object({
+        interval: duration.default(2_000),
+        window: positiveDuration.default(4_000),
+      })
+      .strict()
+      .default({ interval: 2_000, window: 4_000 }),
     status: z
       .object({
         enabled: z.boolean().default(true),

@@ -10,7 +10,7 @@ import { childConnMap, tunnelIke, type ChildConnInfo } from './conns.js';
 import type { ActionKind, ActionReason, AgentEvents } from './events.js';
 import { classifyFailure } from './failure-reason.js';
 import { HealthChecker, type HealthReport, type RunProbe } from './health.js';
-import { observeTunnel, type TunnelObservation } from './observe.js';
+import { observeTunnel, type ChildRef, type TunnelObservation } from './observe.js';
 import {
   afterAction,
   afterCharonLost,
@@ -29,6 +29,7 @@ import {
 import { WorkQueue, type Reason, type WorkItem } from './workqueue.js';
 import type { ProbeResult } from '../../probes/types.js';
 import { closest } from '../../suggest.js';
+import { newWatch, watchStep, type CounterSample, type Watch } from './traffic-watch.js';
 
 export interface TunnelView {
   config: TunnelConfig;
@@ -42,6 +43,8 @@ export interface TunnelView {
   probes?: { at: number; results: ProbeResult[] };
   /** What the last reconcile's decision rested on, for status. */
   why?: string;
+  /** Passive stale detection: the last counter reading and what it made of it. */
+  watch?: Watch;
 }
 
 export interface AgentOptions {
@@ -92,6 +95,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** One attempt stream per IKE connection name (IKE-level failures back off all its tunnels). */
   private readonly ikeStreams = new Map<string, IkeStream>();
   private started = false;
+  private watchTimer?: NodeJS.Timeout;
 
   constructor(opts: AgentOptions) {
     super();
@@ -103,6 +107,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       generation: (t) => this.tunnels.get(t)?.runtime.generation ?? 0,
       report: (r) => this.onHealth(r),
       probed: (t, r) => this.emit('probe', t, r),
+      inbound: (t) => this.inbound(t),
     });
   }
 
@@ -144,11 +149,13 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.log.debug({ err: errMessage(err) }, 'charon has no alert events (strongSwan < 6.0.3)');
     }
     this.started = true;
+    this.scheduleWatch();
     await this.resync('start');
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.watchTimer) clearTimeout(this.watchTimer);
     this.health.stop();
     this.queue.shutdown();
     if (this.charonStoppingTimer) clearTimeout(this.charonStoppingTimer);
@@ -310,6 +317,59 @@ export class Agent extends EventEmitter<AgentEvents> {
     // time, counters of the new SA) and catches the duplicate a rekey collision can leave.
     this.log.debug({ kind, ike: ikeName, child }, 'rekey');
     for (const name of this.tunnelsFor(ikeName, child ? [child] : [])) this.queue.add(name, 'event');
+  }
+
+  /** The tunnel's newest CHILD_SA and its packets-in, from the freshest reading (a counter sample or a reconcile). */
+  private inbound(name: string): { childId: number; packetsIn: number } | undefined {
+    const v = this.tunnels.get(name);
+    const newest = v?.obs?.up.reduce<ChildRef | undefined>((a, c) => (a === undefined || c.installAgeSec < a.installAgeSec ? c : a), undefined);
+    const sample = v?.watch?.last;
+    if (sample && (!newest || sample.childId === newest.childId)) return { childId: sample.childId, packetsIn: Math.max(sample.packetsIn, newest?.packetsIn ?? 0) };
+    return newest ? { childId: newest.childId, packetsIn: newest.packetsIn } : undefined;
+  }
+
+  /** One timer for every tunnel: read the counters, IKE connection by IKE connection. */
+  private scheduleWatch(): void {
+    const every = this.config.trafficWatch.intervalMs;
+    if (every <= 0 || this.stopping) return;
+    this.watchTimer = setTimeout(() => {
+      this.watchCounters().then(
+        () => this.scheduleWatch(),
+        (err: unknown) => {
+          this.log.debug({ err: errMessage(err) }, 'counter reading failed');
+          this.scheduleWatch();
+        },
+      );
+    }, every);
+  }
+
+  private async watchCounters(): Promise<void> {
+    if (!this.vici.connected || this.charonStopping) return;
+    // Only tunnels that carry a CHILD_SA and have probes to confirm a suspicion.
+    const byIke = new Map<string, TunnelView[]>();
+    for (const v of this.tunnels.values()) {
+      const ike = tunnelIke(v.config, v.conn);
+      if (!ike || !v.config.enabled || v.config.probes.length === 0 || (v.obs?.up.length ?? 0) === 0) continue;
+      byIke.set(ike, [...(byIke.get(ike) ?? []), v]);
+    }
+    const policy = { windowMs: this.config.trafficWatch.windowMs, minPackets: SUSPECT_MIN_PACKETS };
+    for (const [ike, views] of byIke) {
+      if (this.stopping) return;
+      const sas = await this.vici.listSas({ ike });
+      const at = Date.now();
+      for (const v of views) {
+        const newest = observeTunnel(sas, v.config.child, ike).up.sort((a, b) => a.installAgeSec - b.installAgeSec)[0];
+        const sample: CounterSample | undefined = newest ? { childId: newest.childId, packetsIn: newest.packetsIn, packetsOut: newest.packetsOut, at } : undefined;
+        // After a suspicion the probe decides; a one-way stream is asked again only after half an interval.
+        const step = watchStep(v.watch ?? newWatch(), sample, { ...policy, cooldownMs: Math.max(policy.windowMs, v.config.probeIntervalMs / 2) });
+        v.watch = step.watch;
+        if (step.suspect) {
+          this.log.info({ tunnel: v.config.name, why: step.suspect }, `tunnel ${v.config.name}: ${step.suspect}; probing now`);
+          this.emit('suspect', { tunnel: v.config.name, why: step.suspect, at });
+          this.health.verify(v.config.name, 0, { suspected: true });
+        }
+      }
+    }
   }
 
   private onHealth(r: HealthReport): void {
@@ -474,7 +534,7 @@ export class Agent extends EventEmitter<AgentEvents> {
           break;
         }
         case 'unproven':
-          this.log.warn({ tunnel: name, child }, `tunnel ${name}: probes pass, but charon has no CHILD_SA ${JSON.stringify(child)}: they went through another SA or none, and do not count`);
+          this.log.warn({ tunnel: name, child, why: n.why }, `tunnel ${name}: probes pass but do not count: ${n.why}`);
           break;
         case 'escalate-ike':
           this.emit('escalated', { tunnel: name, ike, child, to: 'restart-ike', failures: v.runtime.failures, nextAttemptInMs: 0 });
@@ -586,6 +646,8 @@ export class Agent extends EventEmitter<AgentEvents> {
 
 }
 
+/** Packets sent without an answer, at the least, before a tunnel is suspect (a lone keepalive says little). */
+const SUSPECT_MIN_PACKETS = 3;
 /** How long a stale IKE_SA's DELETE is waited for before the new one is initiated. */
 const IKE_RESTART_TERMINATE_MS = 500;
 /** Beyond its own timeout, how long an initiate may take (the VICI client's margin) before its IKE attempt counts as over. */

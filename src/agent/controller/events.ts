@@ -73,6 +73,8 @@ export type AgentEvents = {
   'vici-event': [name: string];
   'charon-alert': [e: { type: string; detail: Record<string, unknown> }];
   'duplicates': [e: { tunnel: string; count: number }];
+  /** The tunnel's counters: packets out, none in, for a whole window; probed at once. */
+  suspect: [e: { tunnel: string; why: string; at: number }];
 };
 
 /** The agent as metrics and alerts see it: its view and its events (the real Agent, or a test double). */

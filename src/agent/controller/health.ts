@@ -21,6 +21,16 @@ export interface HealthReport {
   attempts: number;
   /** When the round's last probes were sent (ms). */
   startedAt: number;
+  /** The tunnel's CHILD_SA and its packets-in just before those probes: their replies must show there. */
+  inBefore?: InboundMark;
+  /** Asked for by the tunnel's own counters (out rising, nothing in): no re-probes, they already agree. */
+  suspected: boolean;
+}
+
+/** A CHILD_SA's packets-in at one moment. */
+export interface InboundMark {
+  childId: number;
+  packetsIn: number;
 }
 
 export interface HealthCallbacks {
@@ -29,6 +39,8 @@ export interface HealthCallbacks {
   report(r: HealthReport): void;
   /** Every single probe, for metrics. */
   probed?(tunnel: string, r: ProbeResult): void;
+  /** The tunnel's CHILD_SA and packets-in now, as last read from charon. */
+  inbound?(tunnel: string): InboundMark | undefined;
 }
 
 /**
@@ -55,6 +67,8 @@ interface Slot {
   running: boolean;
   /** A verify was asked for while a round ran: run again right after. */
   again: boolean;
+  /** The next round was asked for by the tunnel's counters. */
+  suspected: boolean;
 }
 
 export class HealthChecker {
@@ -83,7 +97,7 @@ export class HealthChecker {
         slot.cfg = cfg;
         if (intervalChanged && !slot.running) this.schedule(slot, cfg.probeIntervalMs);
       } else {
-        const s: Slot = { cfg, running: false, again: false };
+        const s: Slot = { cfg, running: false, again: false, suspected: false };
         this.slots.set(name, s);
         // Spread the first rounds over the interval so 1000 tunnels do not probe in one burst,
         // but start soon: the first round is the start-up health check.
@@ -95,9 +109,10 @@ export class HealthChecker {
   }
 
   /** Probe `tunnel` after `delayMs` (to verify a repair), instead of waiting for its interval. */
-  verify(tunnel: string, delayMs = 0): void {
+  verify(tunnel: string, delayMs = 0, opts: { suspected?: boolean } = {}): void {
     const slot = this.slots.get(tunnel);
     if (!slot || this.stopped) return;
+    if (opts.suspected) slot.suspected = true;
     if (slot.running) {
       slot.again = true;
       return;
@@ -135,22 +150,28 @@ export class HealthChecker {
     if (this.stopped || this.slots.get(slot.cfg.name) !== slot) return;
     slot.running = true;
     slot.again = false;
+    const suspected = slot.suspected;
+    slot.suspected = false;
     const name = slot.cfg.name;
     const generation = this.cb.generation(name);
     let attempts = 1;
     let startedAt = Date.now();
+    let inBefore = this.cb.inbound?.(name);
+    // Re-probe before calling it stale: one lost SYN is not an outage. Unless the tunnel's own counters
+    // already said it sends without hearing back: then one failed round is the second witness.
+    const reprobes = suspected ? 0 : slot.cfg.reprobeAttempts;
     try {
       let results = await this.probeOnce(slot.cfg);
       let health = classify(results);
-      // Re-probe before calling it stale: one lost SYN is not an outage.
-      while (health === 'failing' && attempts <= slot.cfg.reprobeAttempts && !this.stopped && this.cb.generation(name) === generation) {
+      while (health === 'failing' && attempts <= reprobes && !this.stopped && this.cb.generation(name) === generation) {
         await new Promise((r) => setTimeout(r, slot.cfg.reprobeIntervalMs));
         attempts++;
         startedAt = Date.now();
+        inBefore = this.cb.inbound?.(name);
         results = await this.probeOnce(slot.cfg);
         health = classify(results);
       }
-      if (!this.stopped) this.cb.report({ tunnel: name, health, results, generation, attempts, startedAt });
+      if (!this.stopped) this.cb.report({ tunnel: name, health, results, generation, attempts, startedAt, suspected, ...(inBefore ? { inBefore } : {}) });
     } finally {
       slot.running = false;
       if (!this.stopped && this.slots.get(name) === slot) {

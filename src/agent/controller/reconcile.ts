@@ -13,6 +13,7 @@ import type { ActionKind } from './events.js';
 import type { FailureReason } from './failure-reason.js';
 import { pickDuplicates, type ChildRef, type TunnelObservation } from './observe.js';
 import type { Reason } from './workqueue.js';
+import type { InboundMark } from './health.js';
 
 /**
  * The last probe round's verdict. `unproven`: the probes passed but charon had no CHILD_SA of the
@@ -79,6 +80,8 @@ export interface TunnelRuntime {
   lastAction?: LastAction;
   /** When the probe round behind `health` started. */
   healthFrom?: number;
+  /** The tunnel's CHILD_SA and its packets-in just before that round: passing probes must show there. */
+  healthProof?: InboundMark;
   /** The last time a reconcile saw a CHILD_SA of the tunnel carrying traffic. */
   seenUpAt?: number;
 }
@@ -139,7 +142,7 @@ export type Note =
   | { kind: 'damped'; unheld: number; delayMs: number }
   | { kind: 'backoff'; failures: number; delayMs: number; shared: boolean; reason?: FailureReason }
   | { kind: 'escalate-ike' }
-  | { kind: 'unproven' };
+  | { kind: 'unproven'; why: string };
 
 export interface Transition {
   state: TunnelRuntime;
@@ -215,9 +218,20 @@ function decide(i: ReconcileInput): Transition {
   // none now) went out through another SA, a sibling's with the same source address, or none: they
   // prove nothing about this tunnel. Judged here, on a fresh observation: when a round ends, the
   // agent's last look may predate the repair that made it pass.
-  if (!installed && (s.health === 'healthy' || s.health === 'target-down') && (s.seenUpAt === undefined || (s.healthFrom ?? 0) > s.seenUpAt)) {
+  const passed = s.health === 'healthy' || s.health === 'target-down';
+  if (!installed && passed && (s.seenUpAt === undefined || (s.healthFrom ?? 0) > s.seenUpAt)) {
     s.health = 'unproven';
-    notes.push({ kind: 'unproven' });
+    notes.push({ kind: 'unproven', why: 'charon has no CHILD_SA of the tunnel' });
+  }
+  // A probe's reply comes back through the tunnel's own CHILD_SA: its packets-in must have moved since
+  // the round began. If not, the probe went through another SA (a sibling's whose traffic selectors
+  // cover the target). Judged once, on the first look after the round.
+  const proof = s.healthProof;
+  s.healthProof = undefined;
+  const same = proof ? obs.up.find((c) => c.childId === proof.childId) : undefined;
+  if (installed && passed && proof && same && same.packetsIn <= proof.packetsIn) {
+    s.health = 'unproven';
+    notes.push({ kind: 'unproven', why: `CHILD_SA ${same.childId} received nothing during the round: the probes went through another SA` });
   }
   // The tunnel was up as far as the agent knew, and is gone (counted once: while charon negotiates the
   // episode has not started yet, busySince marks it). If the agent's own repair brought that CHILD_SA
@@ -468,12 +482,13 @@ export interface ProbeReport {
   failures: string[];
   /** When the round's probes were sent. */
   startedAt: number;
+  inBefore?: InboundMark;
 }
 
 /** A probe round's verdict. Rounds started before the last action say nothing about now. */
 export function afterProbes(state: TunnelRuntime, r: ProbeReport): { state: TunnelRuntime; changed: boolean; stale: boolean } {
   if (r.generation !== state.generation) return { state, changed: false, stale: true };
-  const s: TunnelRuntime = { ...state, health: r.health, healthFrom: r.startedAt };
+  const s: TunnelRuntime = { ...state, health: r.health, healthFrom: r.startedAt, healthProof: r.inBefore };
   if (r.health === 'failing') s.lastError = r.failures.join('; ');
   return { state: s, changed: state.health !== r.health, stale: false };
 }

@@ -144,6 +144,7 @@ export class AgentMetrics implements AlertCounters {
   private readonly recoveryFailures: Counter<'tunnel' | 'kind' | 'reason'>;
   private readonly recoverySeconds: Histogram<'tunnel'>;
   private readonly tunnelDowns: Counter<'tunnel'>;
+  private readonly tunnelSuspects: Counter<'tunnel'>;
   private readonly reconciles: Counter<'result'>;
   private readonly reconcileSeconds: Histogram;
   // alerts
@@ -331,6 +332,7 @@ export class AgentMetrics implements AlertCounters {
       registers,
     });
     this.tunnelDowns = new Counter({ name: `${p}tunnel_down_total`, help: 'Times the tunnel went down or stale (flaps).', labelNames: ['tunnel'], registers });
+    this.tunnelSuspects = new Counter({ name: `${p}tunnel_suspect_total`, help: "Times the tunnel's own counters showed packets out and none in for a whole window (probed at once).", labelNames: ['tunnel'], registers });
     this.reconciles = new Counter({ name: `${p}reconcile_total`, help: 'Reconciles of one tunnel, by result (ok, error, requeue, skipped).', labelNames: ['result'], registers });
     this.reconcileSeconds = new Histogram({ name: `${p}reconcile_duration_seconds`, help: 'Duration of one reconcile, actions included.', buckets: FAST_BUCKETS, registers });
     for (const r of RECONCILE_RESULTS) this.reconciles.inc({ result: r }, 0);
@@ -360,6 +362,9 @@ export class AgentMetrics implements AlertCounters {
     this.hook('action', (e) => this.onAction(e));
     this.hook('reconcile', (e) => this.onReconcile(e));
     this.hook('probe', (tunnel, r) => this.onProbe(tunnel, r));
+    this.hook('suspect', (e) => {
+      if (this.known(e.tunnel)) this.tunnelSuspects.inc({ tunnel: e.tunnel });
+    });
     this.hook('tunnel-down', (e) => {
       if (this.known(e.tunnel)) this.tunnelDowns.inc({ tunnel: e.tunnel });
     });
@@ -507,6 +512,7 @@ export class AgentMetrics implements AlertCounters {
       for (const [kind, reason] of ACTION_PAIRS) this.recoveryActions.inc({ tunnel, kind, reason }, 0);
       for (const reason of FAILURE_CLASSES) this.recoveryFailures.inc({ tunnel, kind: 'initiate', reason }, 0);
       this.tunnelDowns.inc({ tunnel }, 0);
+      this.tunnelSuspects.inc({ tunnel }, 0);
       this.recoverySeconds.zero({ tunnel });
     }
     const wanted = new Set(cfg.enabled ? cfg.probes.map((p) => `${p.kind}\0${probeTargetLabel(p)}`) : []);
@@ -542,6 +548,7 @@ export class AgentMetrics implements AlertCounters {
     for (const [kind, reason] of ACTION_PAIRS) this.recoveryActions.remove({ tunnel, kind, reason });
     for (const kind of ACTION_KINDS) for (const reason of FAILURE_CLASSES) this.recoveryFailures.remove({ tunnel, kind, reason });
     this.tunnelDowns.remove({ tunnel });
+    this.tunnelSuspects.remove({ tunnel });
     this.recoverySeconds.remove({ tunnel });
     this.initialised.delete(tunnel);
     this.traffic.delete(tunnel);

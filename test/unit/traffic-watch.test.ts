@@ -1,0 +1,53 @@
+// Passive stale detection, sample by sample: a tunnel is suspect only when packets go out and none
+// come in for a whole window; answers, idleness, a new CHILD_SA or the cooldown clear or hold it.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { newWatch, watchStep, type CounterSample, type Watch } from '../../src/agent/controller/traffic-watch.js';
+
+const POLICY = { windowMs: 4000, minPackets: 3, cooldownMs: 30_000 };
+
+/** Feeds [at s, packets in, packets out, child id] samples; returns when (s) it became suspect. */
+function run(samples: Array<[number, number, number, number?]>, start: Watch = newWatch()): number[] {
+  let w = start;
+  const fired: number[] = [];
+  for (const [at, pin, pout, id] of samples) {
+    const s: CounterSample = { childId: id ?? 1, packetsIn: pin, packetsOut: pout, at: at * 1000 };
+    const step = watchStep(w, s, POLICY);
+    w = step.watch;
+    if (step.suspect) fired.push(at);
+  }
+  return fired;
+}
+
+describe('watchStep', () => {
+  const ROWS: Array<[string, Array<[number, number, number, number?]>, number[]]> = [
+    ['traffic both ways: never', [[0, 10, 10], [2, 20, 20], [4, 30, 30], [6, 40, 40], [8, 50, 50]], []],
+    ['idle: never (an idle tunnel costs nothing)', [[0, 10, 10], [2, 10, 10], [4, 10, 10], [6, 10, 10]], []],
+    ['out rising, in flat for the window: suspect once the window is full', [[0, 10, 10], [2, 10, 15], [4, 10, 20], [6, 10, 25], [8, 10, 30]], [4]],
+    ['in moves again within the window: the clock restarts', [[0, 10, 10], [2, 10, 15], [3, 11, 18], [5, 11, 22], [7, 11, 26]], [7]],
+    ['fewer packets than the minimum: not yet', [[0, 10, 10], [2, 10, 11], [4, 10, 12], [6, 10, 13]], [6]],
+    ['a new CHILD_SA (repair or rekey) starts over', [[0, 10, 10], [2, 10, 15], [4, 0, 3, 2], [6, 0, 8, 2], [8, 0, 12, 2]], [8]],
+    ['sending pauses: the flat stretch continues only while packets go out', [[0, 10, 10], [2, 10, 15], [4, 10, 15], [6, 10, 20], [8, 10, 25]], [8]],
+    ['counters going backwards (a new SA with the same id is impossible, a reset is not): start over', [[0, 10, 10], [2, 10, 15], [4, 0, 2], [6, 0, 6], [8, 0, 10]], [8]],
+    ['after a suspicion, one-way traffic is not suspect again before the cooldown', [[0, 10, 10], [2, 10, 15], [4, 10, 20], [10, 10, 40], [20, 10, 60], [34, 10, 100], [40, 10, 120]], [4, 34]],
+  ];
+  for (const [what, samples, want] of ROWS) {
+    it(what, () => assert.deepEqual(run(samples), want));
+  }
+
+  it('no CHILD_SA: forgets the reading, keeps the cooldown', () => {
+    const w = watchStep({ last: { childId: 1, packetsIn: 1, packetsOut: 1, at: 0 }, flatSince: 0, outAtFlat: 1, quietUntil: 9000 }, undefined, POLICY).watch;
+    assert.deepEqual(w, { quietUntil: 9000 });
+  });
+
+  it('says why', () => {
+    let w = newWatch();
+    let why: string | undefined;
+    for (const [at, out] of [[0, 10], [2000, 14], [4500, 19]] as const) {
+      const step = watchStep(w, { childId: 1, packetsIn: 5, packetsOut: out, at }, POLICY);
+      w = step.watch;
+      why = step.suspect ?? why;
+    }
+    assert.equal(why, '9 packets out and none in for 4.5 s');
+  });
+});
