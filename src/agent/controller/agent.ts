@@ -45,6 +45,8 @@ export interface TunnelView {
   why?: string;
   /** Passive stale detection: the last counter reading and what it made of it. */
   watch?: Watch;
+  /** Unproven probes were said in the log: said again only after they proved the tunnel once. */
+  unprovenSaid?: boolean;
 }
 
 export interface AgentOptions {
@@ -379,7 +381,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const previous = v.runtime.health;
     const failures = r.results.filter((x) => !x.success).map((x) => `${x.kind} ${x.target}: ${x.error ?? 'failed'}`);
     v.probes = { at: Date.now(), results: r.results };
-    const p = afterProbes(v.runtime, { health: r.health, generation: r.generation, failures, startedAt: r.startedAt });
+    const p = afterProbes(v.runtime, { health: r.health, generation: r.generation, failures, startedAt: r.startedAt, ...(r.inBefore ? { inBefore: r.inBefore } : {}) });
     if (p.stale) return; // started before a repair: says nothing about now
     v.runtime = p.state;
     this.log.debug({ tunnel: r.tunnel, health: r.health, attempts: r.attempts }, 'probe round');
@@ -475,6 +477,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const t = reconcile({ state: v.runtime, ike: this.ikeStream(ikeName), obs, reasons: item.reasons, now: Date.now(), policy });
     v.runtime = t.state;
     v.why = t.why;
+    if (t.state.health === 'healthy' || t.state.health === 'target-down') v.unprovenSaid = false;
     if (ikeName && t.ike) this.ikeStreams.set(ikeName, t.ike);
     this.tell(v, t.notes);
     this.log.debug({ tunnel: item.name, status: t.state.status, decision: t.action?.kind ?? 'none', why: t.why, reasons, up: obs.up.length, busy: obs.busyWhy ?? false }, 'reconcile');
@@ -534,6 +537,9 @@ export class Agent extends EventEmitter<AgentEvents> {
           break;
         }
         case 'unproven':
+          // Every round says it again; the log says it once until the probes prove the tunnel.
+          if (v.unprovenSaid) break;
+          v.unprovenSaid = true;
           this.log.warn({ tunnel: name, child, why: n.why }, `tunnel ${name}: probes pass but do not count: ${n.why}`);
           break;
         case 'escalate-ike':
