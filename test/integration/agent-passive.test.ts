@@ -95,7 +95,7 @@ describe('a probe proves only its own CHILD_SA', () => {
       { child: t141.child, source: lab.leftInsideAddr, probes: [{ tcp: `${t140.host}:${t140.port}` }] },
     ];
     agent = await startAgent(lab, labConfig(lab, { tunnels }), 'proof');
-    const warn = await agent.waitForLog((l) => l.tunnel === t141.child && /probes pass but do not count: CHILD_SA \d+ received nothing during the round: the probes went through another SA/.test(l.msg), { timeoutMs: 20_000 });
+    const warn = await agent.waitForLog((l) => l.tunnel === t141.child && /probes pass but do not count: its CHILD_SA received nothing during the round: the probes went through another SA/.test(l.msg), { timeoutMs: 20_000 });
     assert.equal(warn.level, 40);
     await agent.waitForLog((l) => l.tunnel === t140.child && /repaired after/.test(l.msg), { timeoutMs: 10_000, what: 'its sibling, probed through its own SA, is healthy' });
     assert.equal(agent.logs.some((l) => l.tunnel === t140.child && /do not count/.test(l.msg)), false);

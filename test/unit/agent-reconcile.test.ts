@@ -322,6 +322,7 @@ describe('afterProbes', () => {
 // against when the round started and when the tunnel was last seen up.
 describe('probes that prove nothing about the tunnel (unproven)', () => {
   const ROWS: Array<[string, Partial<TunnelRuntime>, TunnelObservation, string, boolean]> = [
+    ['passing, no CHILD_SA yet but charon is setting one up: not judged', { health: 'healthy', healthFrom: NOW - 100 }, BUSY, 'healthy', false],
     ['passing, never seen up (a misspelled child)', { health: 'healthy', healthFrom: NOW - 100 }, DOWN, 'unproven', true],
     ['target refuses, never seen up', { health: 'target-down', healthFrom: NOW - 100 }, DOWN, 'unproven', true],
     ['passing, round started after it was last seen up', { health: 'healthy', healthFrom: NOW - 100, seenUpAt: NOW - 5000 }, DOWN, 'unproven', true],
@@ -338,13 +339,15 @@ describe('probes that prove nothing about the tunnel (unproven)', () => {
       assert.equal(t.notes.some((n) => n.kind === 'unproven'), noted);
     });
   }
-  // UP's CHILD_SA 1 shows packets-in 1 (see child()).
+  // UP's one CHILD_SA (unique id 1) shows packets-in 1 (see child()).
   const PROOF_ROWS: Array<[string, Partial<TunnelRuntime>, string, boolean]> = [
-    ['passing, its CHILD_SA received during the round', { health: 'healthy', healthProof: { childId: 1, packetsIn: 0 } }, 'healthy', false],
-    ['passing, its CHILD_SA received nothing: the probe went through another SA', { health: 'healthy', healthProof: { childId: 1, packetsIn: 1 } }, 'unproven', true],
-    ['target refuses, its CHILD_SA received nothing', { health: 'target-down', healthProof: { childId: 1, packetsIn: 5 } }, 'unproven', true],
-    ['passing, the CHILD_SA was replaced during the round: no judgement', { health: 'healthy', healthProof: { childId: 9, packetsIn: 1 } }, 'healthy', false],
-    ['failing: nothing to prove', { health: 'failing', healthProof: { childId: 1, packetsIn: 1 } }, 'failing', false],
+    ['passing, its CHILD_SA received during the round', { health: 'healthy', healthProof: { sas: '1', packetsIn: 0 } }, 'healthy', false],
+    ['passing, its CHILD_SA received nothing: the probe went through another SA', { health: 'healthy', healthProof: { sas: '1', packetsIn: 1 } }, 'unproven', true],
+    ['target refuses, its CHILD_SA received nothing', { health: 'target-down', healthProof: { sas: '1', packetsIn: 5 } }, 'unproven', true],
+    ['passing, the CHILD_SAs changed during the round (a rekey, a repair): no judgement', { health: 'healthy', healthProof: { sas: '9', packetsIn: 1 } }, 'healthy', false],
+    ['passing, no CHILD_SA known before the round, the one there now received something (a repair verified)', { health: 'healthy', healthProof: { sas: '', packetsIn: 0 } }, 'healthy', false],
+    ['passing, no CHILD_SA known before the round, the one there now received nothing', { health: 'healthy', healthProof: { sas: '', packetsIn: 1 } }, 'unproven', true],
+    ['failing: nothing to prove', { health: 'failing', healthProof: { sas: '1', packetsIn: 1 } }, 'failing', false],
   ];
   for (const [what, state, want, noted] of PROOF_ROWS) {
     it(`${what}: ${want}`, () => {

@@ -2,7 +2,7 @@
 // come in for a whole window; answers, idleness, a new CHILD_SA or the cooldown clear or hold it.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { newWatch, watchStep, type CounterSample, type Watch } from '../../src/agent/controller/traffic-watch.js';
+import { newWatch, tunnelCounters, watchStep, type CounterSample, type Watch } from '../../src/agent/controller/traffic-watch.js';
 
 const POLICY = { windowMs: 4000, minPackets: 3, cooldownMs: 30_000 };
 
@@ -11,7 +11,7 @@ function run(samples: Array<[number, number, number, number?]>, start: Watch = n
   let w = start;
   const fired: number[] = [];
   for (const [at, pin, pout, id] of samples) {
-    const s: CounterSample = { childId: id ?? 1, packetsIn: pin, packetsOut: pout, at: at * 1000 };
+    const s: CounterSample = { sas: String(id ?? 1), packetsIn: pin, packetsOut: pout, at: at * 1000 };
     const step = watchStep(w, s, POLICY);
     w = step.watch;
     if (step.suspect) fired.push(at);
@@ -36,15 +36,21 @@ describe('watchStep', () => {
   }
 
   it('no CHILD_SA: forgets the reading, keeps the cooldown', () => {
-    const w = watchStep({ last: { childId: 1, packetsIn: 1, packetsOut: 1, at: 0 }, flatSince: 0, outAtFlat: 1, quietUntil: 9000 }, undefined, POLICY).watch;
+    const w = watchStep({ last: { sas: '1', packetsIn: 1, packetsOut: 1, at: 0 }, flatSince: 0, outAtFlat: 1, quietUntil: 9000 }, undefined, POLICY).watch;
     assert.deepEqual(w, { quietUntil: 9000 });
+  });
+
+  it('sums a tunnel over its CHILD_SAs, and names the set', () => {
+    const c = (childId: number, packetsIn: number, packetsOut: number) => ({ childId, packetsIn, packetsOut }) as Parameters<typeof tunnelCounters>[0][number];
+    assert.deepEqual(tunnelCounters([c(7, 1, 2), c(3, 10, 20)], 5), { sas: '3,7', packetsIn: 11, packetsOut: 22, at: 5 });
+    assert.equal(tunnelCounters([], 5), undefined);
   });
 
   it('says why', () => {
     let w = newWatch();
     let why: string | undefined;
     for (const [at, out] of [[0, 10], [2000, 14], [4500, 19]] as const) {
-      const step = watchStep(w, { childId: 1, packetsIn: 5, packetsOut: out, at }, POLICY);
+      const step = watchStep(w, { sas: '1', packetsIn: 5, packetsOut: out, at }, POLICY);
       w = step.watch;
       why = step.suspect ?? why;
     }

@@ -9,8 +9,8 @@ import { ViciError } from '../../vici/index.js';
 import { childConnMap, tunnelIke, type ChildConnInfo } from './conns.js';
 import type { ActionKind, ActionReason, AgentEvents } from './events.js';
 import { classifyFailure } from './failure-reason.js';
-import { HealthChecker, type HealthReport, type RunProbe } from './health.js';
-import { observeTunnel, type ChildRef, type TunnelObservation } from './observe.js';
+import { HealthChecker, type HealthReport, type InboundMark, type RunProbe } from './health.js';
+import { observeTunnel, type TunnelObservation } from './observe.js';
 import {
   afterAction,
   afterCharonLost,
@@ -29,7 +29,7 @@ import {
 import { WorkQueue, type Reason, type WorkItem } from './workqueue.js';
 import type { ProbeResult } from '../../probes/types.js';
 import { closest } from '../../suggest.js';
-import { newWatch, watchStep, type CounterSample, type Watch } from './traffic-watch.js';
+import { newWatch, tunnelCounters, watchStep, type Watch } from './traffic-watch.js';
 
 export interface TunnelView {
   config: TunnelConfig;
@@ -45,8 +45,8 @@ export interface TunnelView {
   why?: string;
   /** Passive stale detection: the last counter reading and what it made of it. */
   watch?: Watch;
-  /** Unproven probes were said in the log: said again only after they proved the tunnel once. */
-  unprovenSaid?: boolean;
+  /** Why the probes were last said not to count: said again only for another reason, or after they proved the tunnel. */
+  unprovenSaid?: string;
 }
 
 export interface AgentOptions {
@@ -321,13 +321,15 @@ export class Agent extends EventEmitter<AgentEvents> {
     for (const name of this.tunnelsFor(ikeName, child ? [child] : [])) this.queue.add(name, 'event');
   }
 
-  /** The tunnel's newest CHILD_SA and its packets-in, from the freshest reading (a counter sample or a reconcile). */
-  private inbound(name: string): { childId: number; packetsIn: number } | undefined {
+  /** The tunnel's packets-in, from the freshest reading of the same CHILD_SAs (a counter sample or a reconcile). */
+  private inbound(name: string): InboundMark | undefined {
     const v = this.tunnels.get(name);
-    const newest = v?.obs?.up.reduce<ChildRef | undefined>((a, c) => (a === undefined || c.installAgeSec < a.installAgeSec ? c : a), undefined);
+    const seen = tunnelCounters(v?.obs?.up ?? [], v?.observedAt ?? 0);
     const sample = v?.watch?.last;
-    if (sample && (!newest || sample.childId === newest.childId)) return { childId: sample.childId, packetsIn: Math.max(sample.packetsIn, newest?.packetsIn ?? 0) };
-    return newest ? { childId: newest.childId, packetsIn: newest.packetsIn } : undefined;
+    if (sample && (!seen || sample.sas === seen.sas)) return { sas: sample.sas, packetsIn: Math.max(sample.packetsIn, seen?.packetsIn ?? 0) };
+    // None known (a repair's verification starts before its first reading): the CHILD_SA that is there
+    // after the round must have received something.
+    return seen ? { sas: seen.sas, packetsIn: seen.packetsIn } : { sas: '', packetsIn: 0 };
   }
 
   /** One timer for every tunnel: read the counters, IKE connection by IKE connection. */
@@ -360,8 +362,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       const sas = await this.vici.listSas({ ike });
       const at = Date.now();
       for (const v of views) {
-        const newest = observeTunnel(sas, v.config.child, ike).up.sort((a, b) => a.installAgeSec - b.installAgeSec)[0];
-        const sample: CounterSample | undefined = newest ? { childId: newest.childId, packetsIn: newest.packetsIn, packetsOut: newest.packetsOut, at } : undefined;
+        const sample = tunnelCounters(observeTunnel(sas, v.config.child, ike).up, at);
         // After a suspicion the probe decides; a one-way stream is asked again only after half an interval.
         const step = watchStep(v.watch ?? newWatch(), sample, { ...policy, cooldownMs: Math.max(policy.windowMs, v.config.probeIntervalMs / 2) });
         v.watch = step.watch;
@@ -392,7 +393,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const unrunnable = r.health === 'unknown' && failures.length > 0;
     // Passing probes of a tunnel the agent last saw without a CHILD_SA are judged by the reconcile
     // queued above (healthy after a repair, or unproven): said there, not here.
-    const judgedLater = (r.health === 'healthy' || r.health === 'target-down') && (v.obs?.up.length ?? 0) === 0;
+    const judgedLater = (r.health === 'healthy' || r.health === 'target-down') && ((v.obs?.up.length ?? 0) === 0 || previous === 'unproven');
     if ((p.changed && !judgedLater) || r.health === 'failing' || unrunnable) {
       this.log.info({ tunnel: r.tunnel, health: r.health, previous, attempts: r.attempts, results: r.results.map((x) => ({ kind: x.kind, target: x.target, ok: x.success, ms: Math.round(x.durationMs), error: x.error })) }, `tunnel ${r.tunnel}: probes ${r.health}`);
     }
@@ -477,7 +478,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const t = reconcile({ state: v.runtime, ike: this.ikeStream(ikeName), obs, reasons: item.reasons, now: Date.now(), policy });
     v.runtime = t.state;
     v.why = t.why;
-    if (t.state.health === 'healthy' || t.state.health === 'target-down') v.unprovenSaid = false;
+    if (t.state.health === 'healthy' || t.state.health === 'target-down') v.unprovenSaid = undefined;
     if (ikeName && t.ike) this.ikeStreams.set(ikeName, t.ike);
     this.tell(v, t.notes);
     this.log.debug({ tunnel: item.name, status: t.state.status, decision: t.action?.kind ?? 'none', why: t.why, reasons, up: obs.up.length, busy: obs.busyWhy ?? false }, 'reconcile');
@@ -538,8 +539,8 @@ export class Agent extends EventEmitter<AgentEvents> {
         }
         case 'unproven':
           // Every round says it again; the log says it once until the probes prove the tunnel.
-          if (v.unprovenSaid) break;
-          v.unprovenSaid = true;
+          if (v.unprovenSaid === n.why) break;
+          v.unprovenSaid = n.why;
           this.log.warn({ tunnel: name, child, why: n.why }, `tunnel ${name}: probes pass but do not count: ${n.why}`);
           break;
         case 'escalate-ike':

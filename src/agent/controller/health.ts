@@ -21,15 +21,15 @@ export interface HealthReport {
   attempts: number;
   /** When the round's last probes were sent (ms). */
   startedAt: number;
-  /** The tunnel's CHILD_SA and its packets-in just before those probes: their replies must show there. */
+  /** The tunnel's packets-in just before those probes: their replies must show there. */
   inBefore?: InboundMark;
   /** Asked for by the tunnel's own counters (out rising, nothing in): no re-probes, they already agree. */
   suspected: boolean;
 }
 
-/** A CHILD_SA's packets-in at one moment. */
+/** A tunnel's packets-in at one moment, summed over the CHILD_SAs named in `sas`. */
 export interface InboundMark {
-  childId: number;
+  sas: string;
   packetsIn: number;
 }
 
@@ -39,7 +39,7 @@ export interface HealthCallbacks {
   report(r: HealthReport): void;
   /** Every single probe, for metrics. */
   probed?(tunnel: string, r: ProbeResult): void;
-  /** The tunnel's CHILD_SA and packets-in now, as last read from charon. */
+  /** The tunnel's packets-in now, as last read from charon. */
   inbound?(tunnel: string): InboundMark | undefined;
 }
 

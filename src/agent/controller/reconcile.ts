@@ -14,6 +14,7 @@ import type { FailureReason } from './failure-reason.js';
 import { pickDuplicates, type ChildRef, type TunnelObservation } from './observe.js';
 import type { Reason } from './workqueue.js';
 import type { InboundMark } from './health.js';
+import { tunnelCounters } from './traffic-watch.js';
 
 /**
  * The last probe round's verdict. `unproven`: the probes passed but charon had no CHILD_SA of the
@@ -80,7 +81,7 @@ export interface TunnelRuntime {
   lastAction?: LastAction;
   /** When the probe round behind `health` started. */
   healthFrom?: number;
-  /** The tunnel's CHILD_SA and its packets-in just before that round: passing probes must show there. */
+  /** The tunnel's packets-in just before that round: passing probes must show there. */
   healthProof?: InboundMark;
   /** The last time a reconcile saw a CHILD_SA of the tunnel carrying traffic. */
   seenUpAt?: number;
@@ -215,11 +216,11 @@ function decide(i: ReconcileInput): Transition {
   const installed = obs.up.length > 0;
   if (installed) s.seenUpAt = now;
   // Probes that passed although charon had no CHILD_SA of the tunnel when the round started (and has
-  // none now) went out through another SA, a sibling's with the same source address, or none: they
+  // none now, nor is it setting one up) went out through another SA, a sibling's with the same source address, or none: they
   // prove nothing about this tunnel. Judged here, on a fresh observation: when a round ends, the
   // agent's last look may predate the repair that made it pass.
   const passed = s.health === 'healthy' || s.health === 'target-down';
-  if (!installed && passed && (s.seenUpAt === undefined || (s.healthFrom ?? 0) > s.seenUpAt)) {
+  if (!installed && passed && !obs.charonBusy && (s.seenUpAt === undefined || (s.healthFrom ?? 0) > s.seenUpAt)) {
     s.health = 'unproven';
     notes.push({ kind: 'unproven', why: 'charon has no CHILD_SA of the tunnel' });
   }
@@ -228,10 +229,11 @@ function decide(i: ReconcileInput): Transition {
   // cover the target). Judged once, on the first look after the round.
   const proof = s.healthProof;
   s.healthProof = undefined;
-  const same = proof ? obs.up.find((c) => c.childId === proof.childId) : undefined;
-  if (installed && passed && proof && same && same.packetsIn <= proof.packetsIn) {
+  const counters = tunnelCounters(obs.up, now);
+  // With no CHILD_SA known before the round (`sas` empty), the one there now must have received something.
+  if (installed && passed && proof && counters && (counters.sas === proof.sas || proof.sas === '') && counters.packetsIn <= proof.packetsIn) {
     s.health = 'unproven';
-    notes.push({ kind: 'unproven', why: `CHILD_SA ${same.childId} received nothing during the round: the probes went through another SA` });
+    notes.push({ kind: 'unproven', why: `its CHILD_SA received nothing during the round: the probes went through another SA` });
   }
   // The tunnel was up as far as the agent knew, and is gone (counted once: while charon negotiates the
   // episode has not started yet, busySince marks it). If the agent's own repair brought that CHILD_SA

@@ -3,13 +3,27 @@
 // tunnel suspect, and it is probed at once instead of at its next interval. The counters never repair
 // anything by themselves: one-way traffic (a backup stream nobody answers) is normal, so only the
 // probe decides. Pure: the agent feeds samples and the clock.
+import type { ChildRef } from './observe.js';
 
-/** One reading of a CHILD_SA's counters, as list-sas gives them. */
+/** One reading of a tunnel's counters: summed over its CHILD_SAs (during a rekey, old and new). */
 export interface CounterSample {
-  childId: number;
+  /** Which CHILD_SAs were summed (their unique ids): another set is another reading. */
+  sas: string;
   packetsIn: number;
   packetsOut: number;
   at: number;
+}
+
+/** The tunnel's counters from its CHILD_SAs that carry traffic, or undefined without one. */
+export function tunnelCounters(up: readonly ChildRef[], at: number): CounterSample | undefined {
+  if (up.length === 0) return undefined;
+  let packetsIn = 0;
+  let packetsOut = 0;
+  for (const c of up) {
+    packetsIn += c.packetsIn;
+    packetsOut += c.packetsOut;
+  }
+  return { sas: up.map((c) => c.childId).sort((a, b) => a - b).join(','), packetsIn, packetsOut, at };
 }
 
 export interface Watch {
@@ -42,10 +56,10 @@ export interface WatchStep {
 }
 
 export function watchStep(w: Watch, s: CounterSample | undefined, policy: WatchPolicy): WatchStep {
-  // No CHILD_SA, or a new one (rekey, repair): nothing to compare with yet.
+  // No CHILD_SA, or another set of them (rekey, repair): nothing to compare with yet.
   if (!s) return { watch: { quietUntil: w.quietUntil } };
   const last = w.last;
-  if (!last || last.childId !== s.childId || s.packetsIn < last.packetsIn || s.packetsOut < last.packetsOut) {
+  if (!last || last.sas !== s.sas || s.packetsIn < last.packetsIn || s.packetsOut < last.packetsOut) {
     return { watch: { last: s, quietUntil: w.quietUntil } };
   }
   const dIn = s.packetsIn - last.packetsIn;
