@@ -13,6 +13,7 @@ import { runFootprint } from './footprint.js';
 import { runRecovery } from './recovery.js';
 import { runStale } from './stale.js';
 import { runStorm } from './storm.js';
+import { runPassive } from './passive.js';
 import { runViciReport } from './vici-report.js';
 
 type Runner = (o: { quick: boolean }) => Promise<BenchResult>;
@@ -42,14 +43,14 @@ async function main(): Promise<void> {
   await attempt('recovery', runRecovery);
   if (o.quick) {
     // --quick trades isolation for time: the storm (seconds-scale) shares the machine with the slow group.
-    await Promise.all([attempt('storm', runStorm), attempt('stale', runStale), attempt('footprint', runFootprint)]);
+    await Promise.all([attempt('storm', runStorm), attempt('stale', runStale), attempt('footprint', runFootprint), attempt('passive', runPassive)]);
   } else {
     await attempt('storm', runStorm);
-    await Promise.all([attempt('stale', runStale), attempt('footprint', runFootprint)]);
+    await Promise.all([attempt('stale', runStale), attempt('footprint', runFootprint), attempt('passive', runPassive)]);
   }
 
   const durationS = (performance.now() - t0) / 1000;
-  const order = ['recovery', 'stale', 'vici-report', 'footprint', 'storm'];
+  const order = ['recovery', 'stale', 'passive', 'vici-report', 'footprint', 'storm'];
   results.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
   for (const r of results) printResult(r);
   const missed = results.flatMap((r) => r.rows.filter((x) => x.verdict === 'MISSED').map((x) => `${r.name}: ${x.metric}`));
