@@ -9,8 +9,7 @@
 // probe-only anchor covers its interval evenly; passive detection does not depend on the phase.
 // Probe proof: a third small lab where one tunnel's probe target sits behind its sibling's SA: sampled
 // /metrics says whether that tunnel ever counted as healthy.
-import type { ViciClient } from '../src/vici/index.js';
-import { startLab, type Lab } from '../test/lab/lab.js';
+import { startLab } from '../test/lab/lab.js';
 import { run } from '../test/lab/proc.js';
 import { agentConfig, logTime, startBenchAgent, type BenchAgent } from './lib/agent.js';
 import { buildAgent, loadBuilt } from './lib/build.js';
@@ -18,6 +17,7 @@ import { round, sleep, type BenchOptions } from './lib/common.js';
 import { benchResult, progress, row, runWhenMain, verdict, type BenchResult, type Row } from './lib/report.js';
 import { summarize } from './lib/stats.js';
 import { startWorker, type Worker } from './lib/worker-client.js';
+import { blackholeSpi, epochNow, spiOut, unblock, untilPhase } from './lib/stale-fault.js';
 
 const INTERVAL_S = 60;
 const TARGET_S = 10;
@@ -28,41 +28,6 @@ interface Trial {
   suspectS?: number;
   actions: string[];
 }
-
-const epochNow = () => performance.timeOrigin + performance.now();
-
-function nextRound(agent: BenchAgent, tunnel: string, intervalMs: number): number | undefined {
-  for (let i = agent.logs.length - 1; i >= 0; i--) {
-    const l = agent.logs[i]!;
-    if (l.tunnel === tunnel && l.msg === 'probe round') return logTime(l) + intervalMs;
-  }
-  return undefined;
-}
-
-async function untilPhase(agent: BenchAgent, tunnel: string, intervalMs: number, phaseMs: number): Promise<void> {
-  let next = nextRound(agent, tunnel, intervalMs);
-  while (next === undefined) {
-    await sleep(100);
-    next = nextRound(agent, tunnel, intervalMs);
-  }
-  let at = next - phaseMs;
-  while (at < epochNow() + 150) at += intervalMs;
-  await sleep(at - epochNow());
-}
-
-async function spiOut(vici: ViciClient, child: string): Promise<string> {
-  for (const ike of await vici.listSas({ child })) {
-    for (const c of Object.values(ike['child-sas'])) if (c.name === child && c.state === 'INSTALLED') return String(c['spi-out']);
-  }
-  throw new Error(`no INSTALLED ${child}`);
-}
-
-async function blackholeSpi(lab: Lab, spi: string): Promise<void> {
-  await run(['ip', 'netns', 'exec', lab.right.ns, 'nft', '-f', '-'], {
-    input: `table inet ikb_passive {\n chain in {\n  type filter hook input priority -1; policy accept;\n  udp dport 4500 @th,64,32 0x${spi} drop\n }\n}\n`,
-  });
-}
-const unblock = (lab: Lab) => run(['ip', 'netns', 'exec', lab.right.ns, 'nft', 'delete', 'table', 'inet', 'ikb_passive'], { allowFail: true });
 
 /** n stale trials on one tunnel, with traffic flowing, passive detection on or off. */
 async function lane(passive: boolean, n: number): Promise<Trial[]> {
@@ -88,9 +53,9 @@ async function lane(passive: boolean, n: number): Promise<Trial[]> {
       const watchP = w.watch({ child, spacingMs: 100, attemptTimeoutMs: 1000, timeoutMs: intervalMs + 60_000 });
       const spi = await spiOut(vici, child);
       const t0 = epochNow();
-      await blackholeSpi(lab, spi);
+      await blackholeSpi(lab, 'ikb_passive', spi);
       const r = await watchP;
-      await unblock(lab);
+      await unblock(lab, 'ikb_passive');
       const t: Trial = { phaseS: phaseMs / 1000, actions: agent.logs.slice(from).filter((l) => typeof l.action === 'string').map((l) => `${l.tunnel}:${l.action}:${l.result}`) };
       if (r.passEpoch !== undefined) t.repairS = (r.passEpoch - t0) / 1000;
       const suspect = agent.logs.slice(from).find((l) => l.tunnel === child && /probing now/.test(l.msg));
