@@ -59,6 +59,28 @@ describe('passive stale detection', () => {
     }
   });
 
+  it('a reload applies traffic_watch: switched off, then on again, the counters are read again', async () => {
+    const [, , t142] = lab.targets as [unknown, unknown, (typeof lab.targets)[0]];
+    const tunnels = lab.targets.map((t) => ({ child: t.child, source: lab.leftInsideAddr, probes: [{ tcp: `${t.host}:${t.port}` }] }));
+    const base = labConfig(lab, { tunnels, defaults: { probe_interval: INTERVAL }, metrics: { enabled: true, listen: '127.0.0.1:9842' } }) as Record<string, unknown>;
+    for (const interval of ['0', '1s']) {
+      const from = agent.logs.length;
+      agent.writeConfig({ ...base, traffic_watch: { interval } });
+      agent.reload();
+      await agent.waitForLog((l) => l.msg === 'configuration reloaded', { from });
+    }
+    streams.push(traffic(lab, ['ping', '-q', '-i', '0.2', '-I', lab.leftInsideAddr, t142.host]));
+    await agent.waitForLog((l) => l.tunnel === t142.child && l.msg === 'reconcile', { timeoutMs: 5000 });
+    const from = agent.logs.length;
+    await lab.blackholeEsp(await lab.spiOut(t142.child));
+    try {
+      await agent.waitForLog((l) => l.tunnel === t142.child && /packets out and none in for .*; probing now/.test(l.msg), { from, timeoutMs: 10_000, what: 'a suspicion: the counter timer runs again' });
+      await agent.waitForLog((l) => l.tunnel === t142.child && /repaired after/.test(l.msg), { from, timeoutMs: 15_000 });
+    } finally {
+      await lab.healEsp();
+    }
+  });
+
   it('one-way traffic (nothing answers) makes the tunnel suspect, but the probe passes and nothing is repaired', async () => {
     const t141 = lab.targets[1]!;
     // The peer's firewall drops this stream silently: packets out, none in, the tunnel itself fine.

@@ -78,6 +78,12 @@ describe('status document', () => {
     assert.match(text, /^a +backoff +30s .*damped: repairs do not hold; next attempt in 4s; last initiate failed: auth \(received AUTHENTICATION_FAILED notify error\)/m);
   });
 
+  it('passing probes of a tunnel without a CHILD_SA read as unproven, also between a round and its judgement', () => {
+    const inp = input('ikev2-vpn-999', [], { runtime: { ...newRuntime(), status: 'not-loaded', health: 'unknown' }, why: 'charon has no CHILD_SA config named "ikev2-vpn-999"', probed: true, viciConnected: true, configLoaded: false, probes: { at: NOW - 500, results: [{ kind: 'tcp', target: '198.51.100.140:9802', success: true, durationMs: 2.7, phases: {} }] } });
+    const text = formatStatusText(statusDocument('agent', [inp], NOW, { agent: { version: '0.1.0', pid: 42, started_at: new Date(NOW).toISOString(), config: 'c.yaml', vici_socket: 'unix:///v', vici_connected: true }, charon: null }), { now: NOW });
+    assert.match(text, /^ikev2-vpn-999 +not-loaded +- +- +- +1\/1 ok 2\.7ms \(unproven\) +charon has no CHILD_SA config/m);
+  });
+
   it('a tunnel with no CHILD_SA of its own whose probes pass is not healthy', () => {
     const t = tunnelStatus(input('ikev2-vpn-999', [], { runtime: { ...newRuntime(), status: 'not-loaded', health: 'unproven' }, probed: true, viciConnected: true, configLoaded: false }), NOW);
     assert.deepEqual([t.status, t.healthy, t.health, t.config_loaded], ['not-loaded', false, 'unproven', false]);

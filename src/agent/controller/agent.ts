@@ -98,6 +98,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly ikeStreams = new Map<string, IkeStream>();
   private started = false;
   private watchTimer?: NodeJS.Timeout;
+  private watchChain = 0;
 
   constructor(opts: AgentOptions) {
     super();
@@ -175,6 +176,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.config = next;
     this.missingSaid.clear();
     this.setTunnels(next.tunnels);
+    if (this.started) this.scheduleWatch();
     this.ikeStreams.clear();
     for (const v of this.tunnels.values()) {
       if (!v.runtime.damped) v.runtime = { ...v.runtime, failures: 0, nextAttemptAt: 0 };
@@ -332,18 +334,24 @@ export class Agent extends EventEmitter<AgentEvents> {
     return seen ? { sas: seen.sas, packetsIn: seen.packetsIn } : { sas: '', packetsIn: 0 };
   }
 
-  /** One timer for every tunnel: read the counters, IKE connection by IKE connection. */
+  /**
+   * One timer for every tunnel: read the counters, IKE connection by IKE connection. A reload starts a
+   * new chain (the interval may have changed, or been 0); a reading still running ends the old one.
+   */
   private scheduleWatch(): void {
+    if (this.watchTimer) clearTimeout(this.watchTimer);
+    this.watchTimer = undefined;
+    const chain = ++this.watchChain;
     const every = this.config.trafficWatch.intervalMs;
     if (every <= 0 || this.stopping) return;
     this.watchTimer = setTimeout(() => {
-      this.watchCounters().then(
-        () => this.scheduleWatch(),
-        (err: unknown) => {
-          this.log.debug({ err: errMessage(err) }, 'counter reading failed');
-          this.scheduleWatch();
-        },
-      );
+      const next = (): void => {
+        if (chain === this.watchChain) this.scheduleWatch();
+      };
+      this.watchCounters().then(next, (err: unknown) => {
+        this.log.debug({ err: errMessage(err) }, 'counter reading failed');
+        next();
+      });
     }, every);
   }
 
