@@ -13,4 +13,5 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "test: not root: running the unit tests only (the lab needs root for network namespaces)" >&2
   files=(test/unit/*.test.ts)
 fi
-exec node --import tsx --test --test-concurrency=2 --test-timeout=600000 "${files[@]}"
+# spec: its closing "failing tests" list names what failed at the end of a long log
+exec node --import tsx --test --test-reporter=spec --test-concurrency=2 --test-timeout=600000 "${files[@]}"
