@@ -165,7 +165,9 @@ export class ViciClient extends EventEmitter<ClientEvents> {
       const frame = encodeCommand(cmd, msg);
       const timeoutMs = opts.timeoutMs ?? this.commandTimeoutMs;
       const run = (c: Connection) => commandOn(c, cmd, frame);
-      return BLOCKING.has(cmd) ? this.pool.run(cmd, timeoutMs, run) : this.session.enqueue(cmd, timeoutMs, run);
+      // With timeout -1 charon only queues the work and answers at once: no worker of its waits, so no pool slot either.
+      const blocks = BLOCKING.has(cmd) && !(typeof msg['timeout'] === 'number' && msg['timeout'] < 0);
+      return blocks ? this.pool.run(cmd, timeoutMs, run) : this.session.enqueue(cmd, timeoutMs, run);
     });
   }
 

@@ -402,7 +402,7 @@ describe('ViciClient against a fake charon', () => {
     });
     client = mk({ maxConcurrentInitiates: 2 });
     await client.connect();
-    const inits = ['a', 'b', 'c', 'd'].map((child, i) => client!.initiate({ child, timeoutMs: i === 3 ? -1 : undefined, initLimits: i === 0 ? true : undefined }));
+    const inits = ['a', 'b', 'c'].map((child, i) => client!.initiate({ child, initLimits: i === 0 ? true : undefined }));
     await until(() => held.inFlight() === 2, 'two initiates in flight');
     assert.equal((await client.version()).version, '5.9.8', 'main connection not blocked');
     while (release.length || held.inFlight()) {
@@ -417,12 +417,24 @@ describe('ViciClient against a fake charon', () => {
       { child: 'a', timeout: '10000', limits: 'yes' },
       { child: 'b', timeout: '10000', limits: undefined },
       { child: 'c', timeout: '10000', limits: undefined },
-      { child: 'd', timeout: '-1', limits: undefined },
       { childId: '12', force: 'yes', timeout: '10000' },
     ]);
     assert.equal(fake.conns.length, 3, 'main plus two pool connections, reused');
     assert.ok(fake.conns[0]!.log.every((l) => !/initiate|terminate/.test(l)));
     await assert.rejects(client.initiate({ child: 'x', timeoutMs: 0 }), /wait forever/);
+  });
+
+  it('initiate with timeout -1 (charon answers at once, no worker of its waits) runs on the main connection, outside the pool', async () => {
+    const seen: string[] = [];
+    fake.on('initiate', ({ conn, msg }) => {
+      seen.push(`${asString(msg.child)} ${asString(msg.timeout)}`);
+      conn.respond({ success: 'yes' });
+    });
+    client = mk({ maxConcurrentInitiates: 1 });
+    await client.connect();
+    await Promise.all(['a', 'b', 'c'].map((child) => client!.initiate({ child, timeoutMs: -1 })));
+    assert.deepEqual(seen, ['a -1', 'b -1', 'c -1']);
+    assert.equal(fake.conns.length, 1, 'no pool connection opened');
   });
 
   it('a blocking command that times out closes its pool connection only', async () => {
