@@ -9,9 +9,14 @@ import { ViciClient } from '../../src/vici/index.js';
 
 const T = 'ikev2-vpn-140';
 
-/** Waits until the agent has reconciled `tunnel` as up at a time later than `afterMs` (a steady state). */
+/**
+ * Waits until a probe round started after `notBefore` found `tunnel` healthy, its last reconcile having
+ * found it up (a steady state: a healthy round that changes nothing is not followed by another read).
+ */
 async function steadyUp(agent: RunningAgent, tunnel: string, from: number, notBefore: number): Promise<void> {
-  await agent.waitForLog((l) => l.tunnel === tunnel && l.msg === 'reconcile' && l['status'] === 'up' && Date.parse(l.time) >= notBefore, { from, timeoutMs: 15_000, what: `${tunnel} reconciled up after ${new Date(notBefore).toISOString()}` });
+  await agent.waitForLog((l) => l.tunnel === tunnel && l.msg === 'probe round' && l['health'] === 'healthy' && Date.parse(l.time) >= notBefore, { from, timeoutMs: 15_000, what: `${tunnel} probed healthy after ${new Date(notBefore).toISOString()}` });
+  const last = agent.logs.findLast((l) => l.tunnel === tunnel && l.msg === 'reconcile');
+  assert.equal(last?.['status'], 'up', `${tunnel}: the last reconcile found it up`);
 }
 
 describe('agent: duplicate CHILD_SAs', () => {

@@ -8,6 +8,7 @@ import {
   afterCharonLost,
   afterProbes,
   isHealthy,
+  needsReadAfterRound,
   newIkeStream,
   newRuntime,
   reconcile,
@@ -19,10 +20,11 @@ import {
   type Action,
   type ActionResult,
   type IkeStream,
+  type RoundReadInput,
   type TunnelPolicy,
   type TunnelRuntime,
 } from '../../src/agent/controller/reconcile.js';
-import { observeTunnel, pickDuplicates, type TunnelObservation } from '../../src/agent/controller/observe.js';
+import { afterDownEvent, observeTunnel, pickDuplicates, type TunnelObservation } from '../../src/agent/controller/observe.js';
 import { classifyFailure, type FailureReason } from '../../src/agent/controller/failure-reason.js';
 import { backoffDelay, FailureRateLimiter } from '../../src/retry.js';
 import { classify } from '../../src/agent/controller/health.js';
@@ -98,6 +100,33 @@ describe('observeTunnel', () => {
   });
 });
 
+
+// A down event carries charon's dump of the IKE_SA: with the agent's last look, it can be enough to
+// decide the repair without reading again; where it is not, the reconcile reads.
+describe('afterDownEvent', () => {
+  const LAST = observeTunnel([ike('gw', 1, [child('a', 1), child('b', 2)])], 'a', 'gw');
+  const ROWS: Array<[string, TunnelObservation, 'child' | 'ike', IkeSa, { up: number; established: boolean; busy: boolean } | undefined]> = [
+    ['its CHILD_SA went down, the IKE_SA stays', LAST, 'child', ike('gw', 1, [child('a', 1, 'DELETING')]), { up: 0, established: true, busy: false }],
+    ["a sibling's CHILD_SA went down: the tunnel's is still up", LAST, 'child', ike('gw', 1, [child('a', 7, 'DELETING')]), undefined],
+    ['charon already queued a CHILD_SA (close_action): busy', LAST, 'child', ike('gw', 1, [child('a', 1, 'DELETING')], { 'tasks-queued': ['CHILD_CREATE'] }), { up: 0, established: true, busy: true }],
+    ['the IKE_SA went down with it', LAST, 'ike', ike('gw', 1, [child('a', 1), child('b', 2)], { state: 'DELETING' }), { up: 0, established: false, busy: false }],
+    ['the IKE_SA went down for a reauthentication', LAST, 'ike', ike('gw', 1, [child('a', 1)], { state: 'DELETING', 'tasks-active': ['IKE_REAUTH'] }), { up: 0, established: false, busy: true }],
+    ['another IKE_SA than the last look had the tunnel on: read', LAST, 'child', ike('gw', 3, [child('a', 1)]), undefined],
+    ['the last look saw two IKE_SAs of the connection: read', observeTunnel([ike('gw', 1, [child('a', 1)]), ike('gw', 2, [])], 'a', 'gw'), 'child', ike('gw', 1, [child('a', 1)]), undefined],
+    ['the last look saw it down already: read', observeTunnel([ike('gw', 1, [])], 'a', 'gw'), 'child', ike('gw', 1, [child('a', 1)]), undefined],
+  ];
+  for (const [what, last, kind, dump, want] of ROWS) {
+    it(what, () => {
+      const o = afterDownEvent(last, kind, dump, 'a');
+      assert.deepEqual(o && { up: o.up.length, established: o.ikeEstablished, busy: o.charonBusy }, want);
+    });
+  }
+  it('a down event decided from the dump initiates at once', () => {
+    const o = afterDownEvent(LAST, 'child', ike('gw', 1, [child('a', 1, 'DELETING')]), 'a');
+    assert.ok(o);
+    assert.equal(reconcile({ state: rt({ status: 'up', seenUpAt: NOW - 1000 }), obs: o, reasons: EVENT, now: NOW, policy: POLICY }).action?.kind, 'initiate');
+  });
+});
 
 interface Row {
   rule: string;
@@ -363,6 +392,46 @@ describe('probes that prove nothing about the tunnel (unproven)', () => {
     const t = reconcile({ state: { ...s, nextAttemptAt: 0 }, obs: UP, reasons: new Set(['verify']), now: NOW + 10, policy: POLICY });
     assert.equal(t.notes.some((n) => n.kind === 'repaired'), false, 'repaired only once probes pass through its own CHILD_SA');
   });
+});
+
+// A CHILD_SA restart waits for the peer's answer to its DELETE; not long when the peer has been
+// silent on every CHILD_SA of the connection since the failing round began (it lost its state).
+describe('a stale tunnel whose peer is silent', () => {
+  const FAILING = { health: 'failing' as const, healthFrom: NOW - 3000 };
+  const ROWS: Array<[string, { readAt: number; heardAt: number } | undefined, boolean]> = [
+    ['heard before the round, read since: silent', { readAt: NOW - 1000, heardAt: NOW - 8000 }, true],
+    ['heard during the round (a sibling carries traffic): not silent', { readAt: NOW - 1000, heardAt: NOW - 2000 }, false],
+    ['no reading since the round began: not known', { readAt: NOW - 4000, heardAt: NOW - 8000 }, false],
+    ['the counter timer is off: not known', undefined, false],
+  ];
+  for (const [what, heard, silent] of ROWS) {
+    it(what, () => {
+      const t = reconcile({ state: rt(FAILING), obs: UP, reasons: new Set(['probe']), now: NOW, policy: POLICY, ...(heard ? { peerHeard: heard } : {}) });
+      assert.equal(t.action?.kind, 'restart-child');
+      assert.equal(t.action?.kind === 'restart-child' && t.action.peerSilent === true, silent);
+    });
+  }
+});
+
+// After a healthy round the agent reads charon again only when the round may have something to say.
+describe('a read after a probe round', () => {
+  const QUIET = { health: 'healthy' as const, changed: false, readStands: true, sas: '1', provenSas: '1', countersWatched: true };
+  const ROWS: Array<[string, Partial<RoundReadInput>, boolean]> = [
+    ['healthy again, nothing since the last read, the CHILD_SA already proved', {}, false],
+    ['health changed', { changed: true }, true],
+    ['failing', { health: 'failing' }, true],
+    ['target down (its reconcile keeps the status)', { health: 'target-down' }, true],
+    ['unproven before (the round must be judged)', { health: 'healthy', changed: false, provenSas: undefined }, true],
+    ['an event since the last read', { readStands: false }, true],
+    ['a new CHILD_SA (rekey, repair) not proved yet', { sas: '2' }, true],
+    ['no CHILD_SA at the last read', { sas: undefined }, true],
+    ['the counter timer is off: the read keeps metrics fresh', { countersWatched: false }, true],
+  ];
+  for (const [what, over, want] of ROWS) {
+    it(`${what}: ${want ? 'read' : 'no read'}`, () => {
+      assert.equal(needsReadAfterRound({ ...QUIET, ...over }), want);
+    });
+  }
 });
 
 describe('a tunnel whose CHILD_SA config charon does not have', () => {

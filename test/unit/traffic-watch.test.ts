@@ -2,7 +2,7 @@
 // come in for a whole window; answers, idleness, a new CHILD_SA or the cooldown clear or hold it.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { newWatch, tunnelCounters, watchStep, type CounterSample, type Watch } from '../../src/agent/controller/traffic-watch.js';
+import { hearingStep, newWatch, tunnelCounters, watchStep, type CounterSample, type Watch } from '../../src/agent/controller/traffic-watch.js';
 
 const POLICY = { windowMs: 4000, minPackets: 3, cooldownMs: 30_000 };
 
@@ -55,5 +55,33 @@ describe('watchStep', () => {
       why = step.suspect ?? why;
     }
     assert.equal(why, '9 packets out and none in for 4.5 s');
+  });
+});
+
+// When the peer was last heard on a connection: any CHILD_SA's packets-in moving between two readings.
+describe('hearingStep', () => {
+  const first = hearingStep(undefined, [{ id: 1, packetsIn: 10 }, { id: 2, packetsIn: 5 }], 1000);
+  const ROWS: Array<[string, Array<{ id: number; packetsIn: number }>, number]> = [
+    ['nothing moved: heard when first read', [{ id: 1, packetsIn: 10 }, { id: 2, packetsIn: 5 }], 1000],
+    ['a sibling received: heard now', [{ id: 1, packetsIn: 10 }, { id: 2, packetsIn: 6 }], 3000],
+    ['a new CHILD_SA with packets: not heard (no earlier reading of it)', [{ id: 1, packetsIn: 10 }, { id: 7, packetsIn: 50 }], 1000],
+    ['a CHILD_SA gone: not heard', [{ id: 1, packetsIn: 10 }], 1000],
+    ['no CHILD_SA at all: not heard', [], 1000],
+  ];
+  it('the first reading counts as heard (nothing known yet)', () => {
+    assert.deepEqual([first.readAt, first.heardAt], [1000, 1000]);
+  });
+  for (const [what, children, heardAt] of ROWS) {
+    it(what, () => {
+      const h = hearingStep(first, children, 3000);
+      assert.deepEqual([h.readAt, h.heardAt], [3000, heardAt]);
+    });
+  }
+  it('silence carries on across readings, a packet ends it', () => {
+    let h = hearingStep(first, [{ id: 1, packetsIn: 10 }], 3000);
+    h = hearingStep(h, [{ id: 1, packetsIn: 10 }], 5000);
+    assert.equal(h.heardAt, 1000);
+    h = hearingStep(h, [{ id: 1, packetsIn: 11 }], 7000);
+    assert.equal(h.heardAt, 7000);
   });
 });

@@ -3,18 +3,19 @@
 // controller-runtime). A missed event costs nothing: the next reconcile reads the truth.
 import { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
-import type { ViciClient } from '../../vici/index.js';
+import type { IkeSa, ViciClient } from '../../vici/index.js';
 import { discoveredTunnel, type AgentConfig, type TunnelConfig } from '../config/load.js';
 import { ViciError } from '../../vici/index.js';
 import { childConnMap, tunnelIke, type ChildConnInfo } from './conns.js';
 import type { ActionKind, ActionReason, AgentEvents } from './events.js';
 import { classifyFailure } from './failure-reason.js';
 import { HealthChecker, type HealthReport, type InboundMark, type RunProbe } from './health.js';
-import { observeTunnel, type TunnelObservation } from './observe.js';
+import { afterDownEvent, observeTunnel, type TunnelObservation } from './observe.js';
 import {
   afterAction,
   afterCharonLost,
   afterProbes,
+  needsReadAfterRound,
   newIkeStream,
   newRuntime,
   reconcile,
@@ -29,7 +30,7 @@ import {
 import { WorkQueue, type Reason, type WorkItem } from './workqueue.js';
 import type { ProbeResult } from '../../probes/types.js';
 import { closest } from '../../suggest.js';
-import { newWatch, tunnelCounters, watchStep, type Watch } from './traffic-watch.js';
+import { hearingStep, newWatch, tunnelCounters, watchStep, type PeerHearing, type Watch } from './traffic-watch.js';
 
 export interface TunnelView {
   config: TunnelConfig;
@@ -47,6 +48,12 @@ export interface TunnelView {
   watch?: Watch;
   /** Why the probes were last said not to count: said again only for another reason, or after they proved the tunnel. */
   unprovenSaid?: string;
+  /** When an event from charon last concerned the tunnel (ms). */
+  eventAt?: number;
+  /** The CHILD_SA set (unique ids) a probe round has proved to carry the probes. */
+  provenSas?: string;
+  /** The last down event for the tunnel, with charon's dump of the IKE_SA: the repair may start from it. */
+  downEvent?: { at: number; kind: 'child' | 'ike'; ike: IkeSa };
 }
 
 export interface AgentOptions {
@@ -62,6 +69,10 @@ export interface AgentOptions {
 const CHARON_SHUTDOWN_WINDOW_MS = 10_000;
 /** Charon announced its shutdown; its down events follow and must not be acted on. */
 const SHUTDOWN_HINT = /received, shutting down|shutting down charon/i;
+
+function childNames(ike: IkeSa): string[] {
+  return Object.values(ike['child-sas'] ?? {}).map((c) => c.name);
+}
 
 function errMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -99,6 +110,10 @@ export class Agent extends EventEmitter<AgentEvents> {
   private started = false;
   private watchTimer?: NodeJS.Timeout;
   private watchChain = 0;
+  /** Initiates sent without waiting (after charon's restart) until their CHILD_SA's up event, by `ike\0child`. */
+  private readonly creations = new Map<string, Set<Creation>>();
+  /** When the peer was last heard, per IKE connection (the counter timer's readings). */
+  private readonly hearing = new Map<string, PeerHearing>();
 
   constructor(opts: AgentOptions) {
     super();
@@ -140,8 +155,8 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.vici.on('event', (name) => this.emit('vici-event', name));
     for (let i = 0; i < this.workers; i++) this.workerLoops.push(this.work());
 
-    this.unsubscribes.push(await this.vici.onChildUpdown((e) => this.onChildUpdown(e.up, e.ikeName, Object.values(e.ike['child-sas'] ?? {}).map((c) => c.name))));
-    this.unsubscribes.push(await this.vici.onIkeUpdown((e) => this.onIkeUpdown(e.up, e.ikeName, Object.values(e.ike['child-sas'] ?? {}).map((c) => c.name))));
+    this.unsubscribes.push(await this.vici.onChildUpdown((e) => this.onChildUpdown(e.up, e.ikeName, e.ike)));
+    this.unsubscribes.push(await this.vici.onIkeUpdown((e) => this.onIkeUpdown(e.up, e.ikeName, e.ike)));
     this.unsubscribes.push(await this.vici.onChildRekey((e) => this.onRekey('child', e.ikeName, e.child)));
     this.unsubscribes.push(await this.vici.onIkeRekey((e) => this.onRekey('ike', e.ikeName)));
     this.unsubscribes.push(await this.vici.onLog((e) => this.onCharonLog(e)));
@@ -263,6 +278,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (this.viciLostAt !== undefined) return;
     this.viciLostAt = Date.now();
     this.log.warn({ err: err.message }, 'VICI connection lost; events may be missed until it is back');
+    for (const set of this.creations.values()) for (const w of set) w.lost(err);
     this.emit('vici-lost', { error: err.message, at: this.viciLostAt });
     for (const v of this.tunnels.values()) v.runtime = { ...afterCharonLost(v.runtime, this.viciLostAt), status: 'vici-down' };
   }
@@ -294,17 +310,20 @@ export class Agent extends EventEmitter<AgentEvents> {
     return names;
   }
 
-  private onChildUpdown(up: boolean, ikeName: string, children: string[]): void {
+  private onChildUpdown(up: boolean, ikeName: string, ike: IkeSa): void {
     if (!up && this.charonStopping) return;
-    for (const name of this.tunnelsFor(ikeName, children)) this.queue.add(name, 'event');
+    const children = childNames(ike);
+    if (up) for (const c of children) for (const key of [`${ikeName}\0${c}`, `\0${c}`]) for (const w of this.creations.get(key) ?? []) w.done();
+    for (const name of this.tunnelsFor(ikeName, children)) this.queueEvent(name, up ? undefined : { kind: 'child', ike });
   }
 
-  private onIkeUpdown(up: boolean, ikeName: string, children: string[]): void {
+  private onIkeUpdown(up: boolean, ikeName: string, ikeSa: IkeSa): void {
+    const children = childNames(ikeSa);
     if (up) {
       // Tunnels waiting on their connection's IKE_SA (its attempt stream) can be created on it now.
       if (this.ikeStreams.get(ikeName)?.failures) {
         this.ikeStreams.delete(ikeName);
-        for (const name of this.tunnelsFor(ikeName, [])) this.queue.add(name, 'event');
+        for (const name of this.tunnelsFor(ikeName, [])) this.queueEvent(name);
       }
       return;
     }
@@ -312,7 +331,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     // An IKE_SA going down takes all its children: match by connection as well as by child.
     for (const [name, v] of this.tunnels) {
       const ike = tunnelIke(v.config, v.conn);
-      if (ike === ikeName || children.includes(v.config.child)) this.queue.add(name, 'event');
+      if (ike === ikeName || children.includes(v.config.child)) this.queueEvent(name, { kind: 'ike', ike: ikeSa });
     }
   }
 
@@ -320,7 +339,17 @@ export class Agent extends EventEmitter<AgentEvents> {
     // A rekey is not an outage. A reconcile afterwards refreshes what metrics show (install
     // time, counters of the new SA) and catches the duplicate a rekey collision can leave.
     this.log.debug({ kind, ike: ikeName, child }, 'rekey');
-    for (const name of this.tunnelsFor(ikeName, child ? [child] : [])) this.queue.add(name, 'event');
+    for (const name of this.tunnelsFor(ikeName, child ? [child] : [])) this.queueEvent(name);
+  }
+
+  /** charon told of a change: the tunnel's last read no longer stands. A down event's dump is kept for its reconcile. */
+  private queueEvent(name: string, down?: { kind: 'child' | 'ike'; ike: IkeSa }): void {
+    const v = this.tunnels.get(name);
+    if (v) {
+      v.eventAt = Date.now();
+      v.downEvent = down ? { at: v.eventAt, ...down } : undefined;
+    }
+    this.queue.add(name, 'event');
   }
 
   /** The tunnel's packets-in, from the freshest reading of the same CHILD_SAs (a counter sample or a reconcile). */
@@ -367,10 +396,22 @@ export class Agent extends EventEmitter<AgentEvents> {
     const policy = { windowMs: this.config.trafficWatch.windowMs, minPackets: SUSPECT_MIN_PACKETS };
     for (const [ike, views] of byIke) {
       if (this.stopping) return;
+      const readAt = Date.now();
       const sas = await this.vici.listSas({ ike });
       const at = Date.now();
+      const children = sas.flatMap((sa) => Object.values(sa['child-sas'] ?? {}).map((c) => ({ id: Number(c.uniqueid), packetsIn: Number(c['packets-in'] ?? 0) })));
+      this.hearing.set(ike, hearingStep(this.hearing.get(ike), children, at));
       for (const v of views) {
-        const sample = tunnelCounters(observeTunnel(sas, v.config.child, ike).up, at);
+        const fresh = observeTunnel(sas, v.config.child, ike);
+        const sample = tunnelCounters(fresh.up, at);
+        // The same CHILD_SAs as the last reconcile saw, read after it: their counters (for metrics and
+        // status) are these. Healthy rounds skip their own read on that account.
+        if (sample && v.obs && (v.observedAt ?? 0) < readAt && tunnelCounters(v.obs.up, 0)?.sas === sample.sas) {
+          v.obs = { ...v.obs, up: fresh.up, installed: fresh.installed };
+        } else if (v.obs && (v.observedAt ?? 0) < readAt && tunnelCounters(v.obs.up, 0)?.sas !== sample?.sas) {
+          // Another set than the last read showed, and no event said so (one lost, or none sent): look now.
+          this.queue.add(v.config.name, 'verify');
+        }
         // After a suspicion the probe decides; a one-way stream is asked again only after half an interval.
         const step = watchStep(v.watch ?? newWatch(), sample, { ...policy, cooldownMs: Math.max(policy.windowMs, v.config.probeIntervalMs / 2) });
         v.watch = step.watch;
@@ -393,10 +434,17 @@ export class Agent extends EventEmitter<AgentEvents> {
     const p = afterProbes(v.runtime, { health: r.health, generation: r.generation, failures, startedAt: r.startedAt, ...(r.inBefore ? { inBefore: r.inBefore } : {}) });
     if (p.stale) return; // started before a repair: says nothing about now
     v.runtime = p.state;
-    this.log.debug({ tunnel: r.tunnel, health: r.health, attempts: r.attempts }, 'probe round');
-    // Every round also refreshes the tunnel's SA view (install time, counters) for metrics:
-    // one filtered list-sas per tunnel per probe interval.
-    this.queue.add(r.tunnel, p.changed || r.health === 'failing' ? 'probe' : 'verify');
+    const read = needsReadAfterRound({
+      health: r.health,
+      changed: p.changed,
+      readStands: v.observedAt !== undefined && (v.eventAt ?? 0) < v.observedAt,
+      sas: tunnelCounters(v.obs?.up ?? [], 0)?.sas,
+      provenSas: v.provenSas,
+      countersWatched: this.config.trafficWatch.intervalMs > 0,
+    });
+    this.log.debug({ tunnel: r.tunnel, health: r.health, attempts: r.attempts, read }, 'probe round');
+    if (read) this.queue.add(r.tunnel, p.changed || r.health === 'failing' ? 'probe' : 'verify');
+    else v.runtime = { ...v.runtime, healthProof: undefined };
     // Probes that could not run (a name that does not resolve) leave the health unknown: say so each round, like failures.
     const unrunnable = r.health === 'unknown' && failures.length > 0;
     // Passing probes of a tunnel the agent last saw without a CHILD_SA are judged by the reconcile
@@ -459,6 +507,19 @@ export class Agent extends EventEmitter<AgentEvents> {
     return obs;
   }
 
+  /**
+   * The tunnel as its last down event leaves it, when that event is the only news since the agent's last
+   * read and nothing was done to the tunnel since: then charon's dump in the event is all there is to know.
+   */
+  private fromDownEvent(v: TunnelView): TunnelObservation | undefined {
+    const ev = v.downEvent;
+    if (!ev || !v.obs || v.observedAt === undefined) return undefined;
+    if (ev.at !== v.eventAt || ev.at <= v.observedAt || (v.runtime.lastAction?.at ?? 0) > v.observedAt) return undefined;
+    const ike = tunnelIke(v.config, v.conn);
+    if (ike !== undefined && ev.ike.name !== ike) return undefined;
+    return afterDownEvent(v.obs, ev.kind, ev.ike, v.config.child, ike ? (this.initiatesInFlight.get(ike) ?? 0) : 0);
+  }
+
   private async reconcileOne(item: WorkItem): Promise<void> {
     const v = this.tunnels.get(item.name);
     if (!v || this.stopping) return;
@@ -470,23 +531,35 @@ export class Agent extends EventEmitter<AgentEvents> {
       done('skipped');
       return; // the resync after reconnect queues it again
     }
-    let obs: TunnelObservation;
-    try {
-      obs = await this.observe(v);
-    } catch (err) {
-      if (!isConnectionError(err)) this.queue.addRateLimited(item.name, 'retry');
-      this.log.warn({ tunnel: item.name, err: errMessage(err) }, 'list-sas failed');
-      done('error');
-      return;
+    let obs: TunnelObservation | undefined = item.reasons.has('event') ? this.fromDownEvent(v) : undefined;
+    v.downEvent = undefined;
+    if (obs) {
+      // Decided on the event's own dump; the read comes after the repair (or with the next requeue).
+      v.obs = obs;
+    } else {
+      try {
+        obs = await this.observe(v);
+      } catch (err) {
+        if (!isConnectionError(err)) this.queue.addRateLimited(item.name, 'retry');
+        this.log.warn({ tunnel: item.name, err: errMessage(err) }, 'list-sas failed');
+        done('error');
+        return;
+      }
+      v.obs = obs;
+      v.observedAt = Date.now();
     }
-    v.obs = obs;
-    v.observedAt = Date.now();
     const ikeName = tunnelIke(v.config, v.conn);
     const policy = this.policyOf(v);
-    const t = reconcile({ state: v.runtime, ike: this.ikeStream(ikeName), obs, reasons: item.reasons, now: Date.now(), policy });
+    const proof = v.runtime.healthProof;
+    const heard = ikeName === undefined ? undefined : this.hearing.get(ikeName);
+    const t = reconcile({ state: v.runtime, ike: this.ikeStream(ikeName), obs, reasons: item.reasons, now: Date.now(), policy, ...(heard ? { peerHeard: heard } : {}) });
     v.runtime = t.state;
     v.why = t.why;
     if (t.state.health === 'healthy' || t.state.health === 'target-down') v.unprovenSaid = undefined;
+    // The probe proof passed on this CHILD_SA set: healthy rounds on it need no read after them.
+    const sas = tunnelCounters(obs.up, 0)?.sas;
+    if (t.state.health !== 'healthy') v.provenSas = undefined;
+    else if (proof && sas !== undefined && (proof.sas === sas || proof.sas === '')) v.provenSas = sas;
     if (ikeName && t.ike) this.ikeStreams.set(ikeName, t.ike);
     this.tell(v, t.notes);
     this.log.debug({ tunnel: item.name, status: t.state.status, decision: t.action?.kind ?? 'none', why: t.why, reasons, up: obs.up.length, busy: obs.busyWhy ?? false }, 'reconcile');
@@ -617,12 +690,52 @@ export class Agent extends EventEmitter<AgentEvents> {
     /** The initiate that ends every action but duplicate removal, reported as that action. */
     const initiateAs = (kind: ActionKind): Promise<ActionResult> => initiate().then(() => report(kind), (err: unknown) => report(kind, err));
 
+    /**
+     * After charon's restart every tunnel may be down at once. Initiates that wait inside
+     * charon each hold one of its worker threads; enough of them and charon cannot process the very
+     * replies they wait for (strongSwan #2776). So these are sent with timeout -1 (charon queues the work
+     * and answers at once) and the CHILD_SA's up event ends them. What waits is this reconcile worker,
+     * which also bounds how many are outstanding.
+     */
+    const initiateQueued = async (): Promise<void> => {
+      const key = `${ike ?? ''}\0${child}`;
+      let w!: Creation;
+      let timer: NodeJS.Timeout | undefined;
+      const ended = new Promise<void>((resolve, reject) => {
+        w = { done: resolve, lost: (err) => reject(new Error(`VICI connection lost while the CHILD_SA was set up: ${err.message}`, { cause: err })) };
+        timer = setTimeout(() => reject(new Error(`CHILD_SA '${child}' not established after ${v.config.initiateTimeoutMs}ms`)), v.config.initiateTimeoutMs);
+      });
+      ended.catch(() => undefined); // awaited below, unless the initiate itself fails first
+      // Listening before sending: the up event may come before charon's answer.
+      const set = this.creations.get(key) ?? new Set<Creation>();
+      set.add(w);
+      this.creations.set(key, set);
+      const a: { child: string; ike?: string; timeoutMs: number } = { child, timeoutMs: -1 };
+      if (ike) a.ike = ike;
+      const k = ike ?? '';
+      this.initiatesInFlight.set(k, (this.initiatesInFlight.get(k) ?? 0) + 1);
+      try {
+        await this.vici.initiate(a);
+        await ended;
+      } finally {
+        clearTimeout(timer);
+        set.delete(w);
+        if (set.size === 0 && this.creations.get(key) === set) this.creations.delete(key);
+        const n = (this.initiatesInFlight.get(k) ?? 1) - 1;
+        if (n > 0) this.initiatesInFlight.set(k, n);
+        else this.initiatesInFlight.delete(k);
+      }
+    };
+
     switch (action.kind) {
       case 'initiate':
+        if (reasons.has('resync')) return initiateQueued().then(() => report('initiate'), (err: unknown) => report('initiate', err));
         return initiateAs('initiate');
       case 'restart-child':
         try {
-          await this.vici.terminate({ childId: action.child.childId, timeoutMs: v.config.terminateTimeoutMs });
+          // A silent peer's answer is not waited for long: a live one answers a DELETE within a round trip.
+          const timeoutMs = action.peerSilent ? Math.min(SILENT_PEER_DELETE_WAIT_MS, v.config.terminateTimeoutMs) : v.config.terminateTimeoutMs;
+          await this.vici.terminate({ childId: action.child.childId, timeoutMs });
         } catch (err) {
           // The peer did not answer our DELETE: the IKE_SA itself is dead (the peer lost its state, or
           // the path is cut). A CHILD_SA on it can never come up: the next reconcile restarts the IKE_SA.
@@ -661,8 +774,16 @@ export class Agent extends EventEmitter<AgentEvents> {
 
 }
 
+/** An initiate sent without waiting: its CHILD_SA came up, or the VICI connection was lost meanwhile. */
+interface Creation {
+  done(): void;
+  lost(err: Error): void;
+}
+
 /** Packets sent without an answer, at the least, before a tunnel is suspect (a lone keepalive says little). */
 const SUSPECT_MIN_PACKETS = 3;
+/** How long a CHILD_SA restart waits for a silent peer's answer to its DELETE before restarting the IKE_SA. */
+const SILENT_PEER_DELETE_WAIT_MS = 1000;
 /** How long a stale IKE_SA's DELETE is waited for before the new one is initiated. */
 const IKE_RESTART_TERMINATE_MS = 500;
 /** Beyond its own timeout, how long an initiate may take (the VICI client's margin) before its IKE attempt counts as over. */

@@ -131,7 +131,7 @@ export interface TunnelPolicy {
 
 export type Action =
   | { kind: 'initiate'; why: string }
-  | { kind: 'restart-child'; child: ChildRef; why: string }
+  | { kind: 'restart-child'; child: ChildRef; why: string; peerSilent?: boolean }
   | { kind: 'restart-ike'; ikeId: number; why: string }
   | { kind: 'terminate-duplicates'; keep: ChildRef; extras: ChildRef[]; why: string };
 
@@ -175,6 +175,8 @@ export interface ReconcileInput {
   now: number;
   policy: TunnelPolicy;
   random?: () => number;
+  /** When the peer was last heard on the tunnel's connection (any CHILD_SA's packets-in), by the counter timer. */
+  peerHeard?: { readAt: number; heardAt: number };
 }
 
 /** Did charon just come back? Downs seen then are its restart, not the tunnel's doing. */
@@ -300,7 +302,15 @@ function decide(i: ReconcileInput): Transition {
     if (obs.charonBusy) return done('stale', 'charon is negotiating', BUSY_RECHECK_MS);
     if (now < s.nextAttemptAt) return done('stale', 'probes failing, backing off', s.nextAttemptAt - now);
     const newest = [...obs.up].sort((a, b) => a.installAgeSec - b.installAgeSec)[0] as ChildRef;
-    if (s.escalation === 0) return act(done('stale', 'probes fail'), { kind: 'restart-child', child: newest, why: 'probes fail through an installed CHILD_SA' });
+    if (s.escalation === 0) {
+      // A peer heard from on no CHILD_SA of the connection since the failing round began (and read
+      // since) has likely lost its state or is cut off: its DELETE answer is not waited for long.
+      const h = i.peerHeard;
+      const from = s.healthFrom;
+      const silent = h !== undefined && from !== undefined && h.readAt > from && h.heardAt < from;
+      const why = silent ? 'probes fail through an installed CHILD_SA; the peer has sent nothing since' : 'probes fail through an installed CHILD_SA';
+      return act(done('stale', 'probes fail'), { kind: 'restart-child', child: newest, why, ...(silent ? { peerSilent: true } : {}) });
+    }
     // Noted before it runs: the siblings' losses it causes arrive while it is still under way.
     const ike = i.ike ? { ...i.ike, restartedAt: now } : undefined;
     return act(done('stale', 'probes fail'), { kind: 'restart-ike', ikeId: newest.ikeId, why: 'probes still fail after a CHILD_SA restart' }, ike);
@@ -501,4 +511,29 @@ export function isHealthy(s: TunnelRuntime, up: boolean, probed: boolean, enable
   if (s.health === 'failing') return false;
   if (!enabled || !probed) return true;
   return s.health === 'healthy' || s.health === 'target-down';
+}
+
+export interface RoundReadInput {
+  /** The round's verdict, and whether it changed the tunnel's health. */
+  health: Health;
+  changed: boolean;
+  /** The agent's last read of the tunnel exists, and no event from charon concerned the tunnel since. */
+  readStands: boolean;
+  /** The CHILD_SA set of that read, and the set an earlier round proved (unique ids). */
+  sas?: string;
+  provenSas?: string;
+  /** The counter timer runs: it keeps the counters that metrics and status show fresh. */
+  countersWatched: boolean;
+}
+
+/**
+ * Whether a probe round needs a reconcile (a list-sas read) after it. A healthy round that changes
+ * nothing, on a CHILD_SA set already proved to carry the probes and with no event since the last read,
+ * has nothing to tell: charon's state is what the agent last read, and the counter timer refreshes the
+ * counters. Every other round is judged on a fresh read (a repair, the probe proof, a stale tunnel).
+ */
+export function needsReadAfterRound(i: RoundReadInput): boolean {
+  if (i.health !== 'healthy' || i.changed) return true;
+  if (!i.readStands || !i.countersWatched) return true;
+  return i.sas === undefined || i.sas !== i.provenSas;
 }

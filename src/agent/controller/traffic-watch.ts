@@ -80,3 +80,28 @@ export function watchStep(w: Watch, s: CounterSample | undefined, policy: WatchP
   }
   return { watch: next };
 }
+
+/**
+ * When the peer was last heard on an IKE connection: packets-in of any of its CHILD_SAs (the tunnel's
+ * and its siblings', configured or not) moved between two readings. A peer that lost its state, or a
+ * cut path, is silent on all of them; a live peer with one stale CHILD_SA is usually still heard on
+ * the others.
+ */
+export interface PeerHearing {
+  /** packets-in by CHILD_SA unique id, at the last reading. */
+  packetsIn: ReadonlyMap<number, number>;
+  readAt: number;
+  /** The first reading that showed packets-in move (or the first reading at all: unknown counts as heard). */
+  heardAt: number;
+}
+
+export function hearingStep(prev: PeerHearing | undefined, children: ReadonlyArray<{ id: number; packetsIn: number }>, at: number): PeerHearing {
+  const packetsIn = new Map(children.map((c) => [c.id, c.packetsIn]));
+  if (!prev) return { packetsIn, readAt: at, heardAt: at };
+  // Only a CHILD_SA seen in both readings counts: a new one starts at whatever it has received.
+  const heard = children.some((c) => {
+    const before = prev.packetsIn.get(c.id);
+    return before !== undefined && c.packetsIn > before;
+  });
+  return { packetsIn, readAt: at, heardAt: heard ? at : prev.heardAt };
+}
