@@ -79,9 +79,9 @@ export async function startAgent(lab: Lab, cfg: object, name = 'agent', entry: s
         // What the agent was doing is the first thing anyone needs when this fails in CI.
         const tail = logs
           .slice(from)
-          .filter((l) => l.msg !== 'vici command' && l.msg !== 'probe round')
-          .slice(-25)
-          .map((l) => `  ${l.time.slice(11)} ${l.tunnel ?? '-'} ${l.msg}${l['status'] ? ` [${String(l['status'])}: ${String(l['why'])}]` : ''}${l.err ? ` (${l.err})` : ''}`)
+          .filter((l) => l.msg !== 'vici command')
+          .slice(-40)
+          .map((l) => `  ${l.time.slice(11)} ${l.tunnel ?? '-'} ${l.msg}${l['status'] ? ` [${String(l['status'])}: ${String(l['why'])}]` : ''}${l['health'] ? ` [${String(l['health'])}${l['read'] === false ? ', no read' : ''}]` : ''}${l.err ? ` (${l.err})` : ''}`)
           .join('\n');
         throw new Error(`${(err as Error).message}; agent log since then:\n${tail}`, { cause: err });
       }

@@ -52,6 +52,11 @@ describe('agent: probe-driven repair (swanctl front end)', () => {
       acts.some((l) => ((l.action === 'restart-ike' || l.action === 'restart-child') && l.reason === 'probe') || l.action === 'initiate'),
       `repair actions: ${JSON.stringify(acts.map((l) => `${String(l.action)}/${String(l.reason)}/${String(l.result)}`))}`,
     );
+    // Where the counters showed the peer silent on every CHILD_SA since the probes began failing, a
+    // CHILD_SA restart's DELETE is waited about 1 s, not the whole terminate_timeout (2 s here).
+    for (const l of agent.actions(from).filter((a) => a.action === 'restart-child' && /delete not answered/.test(String(a.err)) && /the peer has sent nothing since/.test(String(a.why)))) {
+      assert.ok(Number(l.ms) < 1800, `${String(l.tunnel)}: DELETE waited ${String(l.ms)} ms`);
+    }
     await healthy(from);
   });
 
@@ -112,6 +117,11 @@ describe('agent: probe-driven repair (swanctl front end)', () => {
     }
     assert.deepEqual(shared().map((l) => Number(l['failures'])).slice(0, 4), [1, 2, 3, 4], 'one stream for the connection');
     assert.ok(shared().every((l) => /^IKE_SA ikev2-vpn: backing off \d+ ms after \d+ failed attempts \(timeout: /.test(String(l.msg))), 'charon\'s reason: timeout');
+    // The link is cut with the CHILD_SAs installed: the counters show the peer silent on all of them, and a
+    // CHILD_SA restart waits for its DELETE answer about 1 s, not terminate_timeout (2 s here).
+    const silent = agent.actions(from).filter((a) => a.action === 'restart-child' && /delete not answered/.test(String(a.err)) && /the peer has sent nothing since/.test(String(a.why)));
+    assert.ok(silent.length >= 1, `restart-child actions: ${JSON.stringify(agent.actions(from).filter((a) => a.action === 'restart-child').map((a) => [a.ms, a.err, a.why]))}`);
+    for (const l of silent) assert.ok(Number(l.ms) < 1800, `${String(l.tunnel)}: DELETE waited ${String(l.ms)} ms`);
     // No storm: an initiate blocks for at most initiate_timeout (2 s) and nobody initiates while
     // an IKE_SA of the connection negotiates, so initiates cannot outpace one per 2 s overall.
     const initiates = agent.actions(from).filter((l) => l.action === 'initiate' || l.action === 'restart-ike').length;

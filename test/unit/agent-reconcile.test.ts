@@ -397,10 +397,12 @@ describe('probes that prove nothing about the tunnel (unproven)', () => {
 // A CHILD_SA restart waits for the peer's answer to its DELETE; not long when the peer has been
 // silent on every CHILD_SA of the connection since the failing round began (it lost its state).
 describe('a stale tunnel whose peer is silent', () => {
-  const FAILING = { health: 'failing' as const, healthFrom: NOW - 3000 };
+  // The failing round's first attempt failed 3 s ago (its re-probes later).
+  const FAILING = { health: 'failing' as const, healthFrom: NOW - 1000, failingFrom: NOW - 3000 };
   const ROWS: Array<[string, { readAt: number; heardAt: number } | undefined, boolean]> = [
     ['heard before the round, read since: silent', { readAt: NOW - 1000, heardAt: NOW - 8000 }, true],
     ['heard during the round (a sibling carries traffic): not silent', { readAt: NOW - 1000, heardAt: NOW - 2000 }, false],
+    ['read during the re-probes, nothing heard since the first attempt failed: silent', { readAt: NOW - 2000, heardAt: NOW - 8000 }, true],
     ['no reading since the round began: not known', { readAt: NOW - 4000, heardAt: NOW - 8000 }, false],
     ['the counter timer is off: not known', undefined, false],
   ];

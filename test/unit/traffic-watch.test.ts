@@ -77,6 +77,13 @@ describe('hearingStep', () => {
       assert.deepEqual([h.readAt, h.heardAt], [3000, heardAt]);
     });
   }
+  it("charon's use-in dates the last packet to the second, also on the first reading", () => {
+    const h = hearingStep(undefined, [{ id: 1, packetsIn: 10, useInSec: 7 }, { id: 2, packetsIn: 5, useInSec: 3 }], 10_000);
+    assert.equal(h.heardAt, 7000);
+    const later = hearingStep(h, [{ id: 1, packetsIn: 10, useInSec: 9 }, { id: 2, packetsIn: 5, useInSec: 5 }], 12_000);
+    assert.equal(later.heardAt, 7000, 'nothing since');
+    assert.equal(hearingStep(later, [{ id: 1, packetsIn: 11, useInSec: 0 }], 14_000).heardAt, 14_000);
+  });
   it('silence carries on across readings, a packet ends it', () => {
     let h = hearingStep(first, [{ id: 1, packetsIn: 10 }], 3000);
     h = hearingStep(h, [{ id: 1, packetsIn: 10 }], 5000);

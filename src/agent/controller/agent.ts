@@ -399,7 +399,9 @@ export class Agent extends EventEmitter<AgentEvents> {
       const readAt = Date.now();
       const sas = await this.vici.listSas({ ike });
       const at = Date.now();
-      const children = sas.flatMap((sa) => Object.values(sa['child-sas'] ?? {}).map((c) => ({ id: Number(c.uniqueid), packetsIn: Number(c['packets-in'] ?? 0) })));
+      const children = sas.flatMap((sa) =>
+        Object.values(sa['child-sas'] ?? {}).map((c) => ({ id: Number(c.uniqueid), packetsIn: Number(c['packets-in'] ?? 0), ...(c['use-in'] !== undefined ? { useInSec: Number(c['use-in']) } : {}) })),
+      );
       this.hearing.set(ike, hearingStep(this.hearing.get(ike), children, at));
       for (const v of views) {
         const fresh = observeTunnel(sas, v.config.child, ike);
@@ -431,7 +433,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const previous = v.runtime.health;
     const failures = r.results.filter((x) => !x.success).map((x) => `${x.kind} ${x.target}: ${x.error ?? 'failed'}`);
     v.probes = { at: Date.now(), results: r.results };
-    const p = afterProbes(v.runtime, { health: r.health, generation: r.generation, failures, startedAt: r.startedAt, ...(r.inBefore ? { inBefore: r.inBefore } : {}) });
+    const p = afterProbes(v.runtime, { health: r.health, generation: r.generation, failures, startedAt: r.startedAt, firstDoneAt: r.firstDoneAt, ...(r.inBefore ? { inBefore: r.inBefore } : {}) });
     if (p.stale) return; // started before a repair: says nothing about now
     v.runtime = p.state;
     const read = needsReadAfterRound({

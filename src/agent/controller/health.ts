@@ -21,6 +21,8 @@ export interface HealthReport {
   attempts: number;
   /** When the round's last probes were sent (ms). */
   startedAt: number;
+  /** When its first attempt's results were in (before the re-probes): since then, for a failing round, the probes fail. */
+  firstDoneAt: number;
   /** The tunnel's packets-in just before those probes: their replies must show there. */
   inBefore?: InboundMark;
   /** Asked for by the tunnel's own counters (out rising, nothing in): no re-probes, they already agree. */
@@ -162,6 +164,7 @@ export class HealthChecker {
     const reprobes = suspected ? 0 : slot.cfg.reprobeAttempts;
     try {
       let results = await this.probeOnce(slot.cfg);
+      const firstDoneAt = Date.now();
       let health = classify(results);
       while (health === 'failing' && attempts <= reprobes && !this.stopped && this.cb.generation(name) === generation) {
         await new Promise((r) => setTimeout(r, slot.cfg.reprobeIntervalMs));
@@ -171,7 +174,7 @@ export class HealthChecker {
         results = await this.probeOnce(slot.cfg);
         health = classify(results);
       }
-      if (!this.stopped) this.cb.report({ tunnel: name, health, results, generation, attempts, startedAt, suspected, ...(inBefore ? { inBefore } : {}) });
+      if (!this.stopped) this.cb.report({ tunnel: name, health, results, generation, attempts, startedAt, firstDoneAt, suspected, ...(inBefore ? { inBefore } : {}) });
     } finally {
       slot.running = false;
       if (!this.stopped && this.slots.get(name) === slot) {

@@ -83,6 +83,8 @@ export interface TunnelRuntime {
   healthFrom?: number;
   /** The tunnel's packets-in just before that round: passing probes must show there. */
   healthProof?: InboundMark;
+  /** Since when the probes of the failing round behind `health` fail (its first attempt's end; re-probes follow). */
+  failingFrom?: number;
   /** The last time a reconcile saw a CHILD_SA of the tunnel carrying traffic. */
   seenUpAt?: number;
 }
@@ -303,10 +305,10 @@ function decide(i: ReconcileInput): Transition {
     if (now < s.nextAttemptAt) return done('stale', 'probes failing, backing off', s.nextAttemptAt - now);
     const newest = [...obs.up].sort((a, b) => a.installAgeSec - b.installAgeSec)[0] as ChildRef;
     if (s.escalation === 0) {
-      // A peer heard from on no CHILD_SA of the connection since the failing round began (and read
+      // A peer heard from on no CHILD_SA of the connection since the probes began failing (and read
       // since) has likely lost its state or is cut off: its DELETE answer is not waited for long.
       const h = i.peerHeard;
-      const from = s.healthFrom;
+      const from = s.failingFrom;
       const silent = h !== undefined && from !== undefined && h.readAt > from && h.heardAt < from;
       const why = silent ? 'probes fail through an installed CHILD_SA; the peer has sent nothing since' : 'probes fail through an installed CHILD_SA';
       return act(done('stale', 'probes fail'), { kind: 'restart-child', child: newest, why, ...(silent ? { peerSilent: true } : {}) });
@@ -492,15 +494,17 @@ export interface ProbeReport {
   generation: number;
   /** Failed probes as "kind target: error". */
   failures: string[];
-  /** When the round's probes were sent. */
+  /** When the round's probes were sent (its last attempt). */
   startedAt: number;
+  /** When its first attempt's results were in; the last attempt's start when absent. */
+  firstDoneAt?: number;
   inBefore?: InboundMark;
 }
 
 /** A probe round's verdict. Rounds started before the last action say nothing about now. */
 export function afterProbes(state: TunnelRuntime, r: ProbeReport): { state: TunnelRuntime; changed: boolean; stale: boolean } {
   if (r.generation !== state.generation) return { state, changed: false, stale: true };
-  const s: TunnelRuntime = { ...state, health: r.health, healthFrom: r.startedAt, healthProof: r.inBefore };
+  const s: TunnelRuntime = { ...state, health: r.health, healthFrom: r.startedAt, healthProof: r.inBefore, failingFrom: r.health === 'failing' ? (r.firstDoneAt ?? r.startedAt) : undefined };
   if (r.health === 'failing') s.lastError = r.failures.join('; ');
   return { state: s, changed: state.health !== r.health, stale: false };
 }

@@ -82,26 +82,30 @@ export function watchStep(w: Watch, s: CounterSample | undefined, policy: WatchP
 }
 
 /**
- * When the peer was last heard on an IKE connection: packets-in of any of its CHILD_SAs (the tunnel's
- * and its siblings', configured or not) moved between two readings. A peer that lost its state, or a
- * cut path, is silent on all of them; a live peer with one stale CHILD_SA is usually still heard on
- * the others.
+ * When the peer was last heard on an IKE connection: the last inbound packet on any of its CHILD_SAs
+ * (the tunnel's and its siblings', configured or not). A peer that lost its state, or a cut path, is
+ * silent on all of them; a live peer with one stale CHILD_SA is usually still heard on the others.
+ * charon's `use-in` (seconds since a CHILD_SA last received) dates it to the second; without it, a
+ * reading that shows packets-in moved dates it to that reading (later than the packet: never too early).
  */
 export interface PeerHearing {
   /** packets-in by CHILD_SA unique id, at the last reading. */
   packetsIn: ReadonlyMap<number, number>;
   readAt: number;
-  /** The first reading that showed packets-in move (or the first reading at all: unknown counts as heard). */
+  /** The last inbound packet, at the latest (the first reading, when nothing is known: unknown counts as heard). */
   heardAt: number;
 }
 
-export function hearingStep(prev: PeerHearing | undefined, children: ReadonlyArray<{ id: number; packetsIn: number }>, at: number): PeerHearing {
+export function hearingStep(prev: PeerHearing | undefined, children: ReadonlyArray<{ id: number; packetsIn: number; useInSec?: number }>, at: number): PeerHearing {
   const packetsIn = new Map(children.map((c) => [c.id, c.packetsIn]));
-  if (!prev) return { packetsIn, readAt: at, heardAt: at };
+  const uses = children.map((c) => c.useInSec).filter((u): u is number => u !== undefined && Number.isFinite(u));
+  const lastIn = uses.length > 0 ? at - Math.min(...uses) * 1000 : undefined;
+  if (!prev) return { packetsIn, readAt: at, heardAt: lastIn ?? at };
   // Only a CHILD_SA seen in both readings counts: a new one starts at whatever it has received.
-  const heard = children.some((c) => {
+  const moved = children.some((c) => {
     const before = prev.packetsIn.get(c.id);
     return before !== undefined && c.packetsIn > before;
   });
-  return { packetsIn, readAt: at, heardAt: heard ? at : prev.heardAt };
+  const heardAt = lastIn ?? (moved ? at : prev.heardAt);
+  return { packetsIn, readAt: at, heardAt: Math.max(prev.heardAt, heardAt) };
 }
