@@ -7,8 +7,10 @@ import {
   afterAction,
   afterCharonLost,
   afterProbes,
+  charonRestarted,
   isHealthy,
   needsReadAfterRound,
+  provenSet,
   newIkeStream,
   newRuntime,
   reconcile,
@@ -24,7 +26,7 @@ import {
   type TunnelPolicy,
   type TunnelRuntime,
 } from '../../src/agent/controller/reconcile.js';
-import { afterDownEvent, observeTunnel, pickDuplicates, type TunnelObservation } from '../../src/agent/controller/observe.js';
+import { afterDownEvent, downEventStands, observeTunnel, pickDuplicates, upByChild, type DownEventNews, type TunnelObservation } from '../../src/agent/controller/observe.js';
 import { classifyFailure, type FailureReason } from '../../src/agent/controller/failure-reason.js';
 import { backoffDelay, FailureRateLimiter } from '../../src/retry.js';
 import { classify } from '../../src/agent/controller/health.js';
@@ -92,6 +94,12 @@ describe('observeTunnel', () => {
     assert.equal(observeTunnel([ike('gw', 1, [], { ...setup, 'tasks-queued': ['CHILD_CREATE'] })], 'a', 'gw', 1).busyWhy, '2 CHILD_CREATE tasks, 1 initiates of ours');
   });
 
+  it('upByChild: every tunnel\'s up CHILD_SAs from one pass, as observeTunnel finds them one by one', () => {
+    const sas = [ike('gw', 1, [child('a', 1), child('a', 2, 'REKEYED'), child('b', 3), child('c', 4, 'CREATED')]), ike('gw', 2, [child('b', 5)]), ike('other', 3, [child('a', 6)])];
+    const by = upByChild(sas, 'gw');
+    for (const name of ['a', 'b', 'c', 'd']) assert.deepEqual(by.get(name) ?? [], observeTunnel(sas, name, 'gw').up, name);
+  });
+
   it('keeps the newest duplicate', () => {
     const obs = observeTunnel([ike('gw', 1, [child('a', 5, 'INSTALLED', 30), child('a', 9, 'INSTALLED', 2)]), ike('gw', 2, [child('a', 12, 'INSTALLED', 2)])], 'a');
     const d = pickDuplicates(obs.installed);
@@ -109,8 +117,10 @@ describe('afterDownEvent', () => {
     ['its CHILD_SA went down, the IKE_SA stays', LAST, 'child', ike('gw', 1, [child('a', 1, 'DELETING')]), { up: 0, established: true, busy: false }],
     ["a sibling's CHILD_SA went down: the tunnel's is still up", LAST, 'child', ike('gw', 1, [child('a', 7, 'DELETING')]), undefined],
     ['charon already queued a CHILD_SA (close_action): busy', LAST, 'child', ike('gw', 1, [child('a', 1, 'DELETING')], { 'tasks-queued': ['CHILD_CREATE'] }), { up: 0, established: true, busy: true }],
-    ['the IKE_SA went down with it', LAST, 'ike', ike('gw', 1, [child('a', 1), child('b', 2)], { state: 'DELETING' }), { up: 0, established: false, busy: false }],
-    ['the IKE_SA went down for a reauthentication', LAST, 'ike', ike('gw', 1, [child('a', 1)], { state: 'DELETING', 'tasks-active': ['IKE_REAUTH'] }), { up: 0, established: false, busy: true }],
+    // ike-updown lists no CHILD_SAs (as charon sends it): the IKE_SA takes its own with it.
+    ['the IKE_SA went down with it', LAST, 'ike', ike('gw', 1, [], { state: 'DELETING' }), { up: 0, established: false, busy: false }],
+    ['the IKE_SA went down for a reauthentication', LAST, 'ike', ike('gw', 1, [], { state: 'DELETING', 'tasks-active': ['IKE_REAUTH'] }), { up: 0, established: false, busy: true }],
+    ['another IKE_SA of the connection went down: read', LAST, 'ike', ike('gw', 5, [], { state: 'DELETING' }), undefined],
     ['another IKE_SA than the last look had the tunnel on: read', LAST, 'child', ike('gw', 3, [child('a', 1)]), undefined],
     ['the last look saw two IKE_SAs of the connection: read', observeTunnel([ike('gw', 1, [child('a', 1)]), ike('gw', 2, [])], 'a', 'gw'), 'child', ike('gw', 1, [child('a', 1)]), undefined],
     ['the last look saw it down already: read', observeTunnel([ike('gw', 1, [])], 'a', 'gw'), 'child', ike('gw', 1, [child('a', 1)]), undefined],
@@ -119,6 +129,23 @@ describe('afterDownEvent', () => {
     it(what, () => {
       const o = afterDownEvent(last, kind, dump, 'a');
       assert.deepEqual(o && { up: o.up.length, established: o.ikeEstablished, busy: o.charonBusy }, want);
+    });
+  }
+  // When the event, with the last read, may stand in for a new read.
+  const NEWS = { at: 2000, alone: true, latestEventAt: 2000, observedAt: 1000, lastActionAt: 500 };
+  const STANDS: Array<[string, Partial<DownEventNews>, boolean]> = [
+    ['the only news since the last read', {}, true],
+    ['an earlier event was still unread (an up, then this down: make-before-break)', { alone: false }, false],
+    ['another event came after it', { latestEventAt: 2100 }, false],
+    ['read since it came', { observedAt: 2500 }, false],
+    ['the agent acted since its last read', { lastActionAt: 1500 }, false],
+    ['never read', { observedAt: undefined }, false],
+  ];
+  for (const [what, over, want] of STANDS) {
+    it(`stands in for a read: ${what}: ${want}`, () => {
+      const n: DownEventNews = { ...NEWS, ...over };
+      if ('observedAt' in over && over.observedAt === undefined) delete n.observedAt;
+      assert.equal(downEventStands(n), want);
     });
   }
   it('a down event decided from the dump initiates at once', () => {
@@ -413,6 +440,35 @@ describe('a stale tunnel whose peer is silent', () => {
       assert.equal(t.action?.kind === 'restart-child' && t.action.peerSilent === true, silent);
     });
   }
+});
+
+// After charon's restart, a tunnel's next initiate does not wait inside charon; retries do again.
+describe('initiates after charon restarts', () => {
+  it('the first initiate after the restart is queued, the retry after it waits inside charon, and being up ends it', () => {
+    const s = charonRestarted(rt());
+    const t = reconcile({ state: s, obs: DOWN, reasons: new Set(['retry']), now: NOW, policy: POLICY });
+    assert.deepEqual([t.action?.kind, t.action?.kind === 'initiate' && t.action.queued], ['initiate', true]);
+    const a = afterAction({ state: t.state, action: t.action!, result: failed({ class: 'timeout', ikeLevel: true, detail: 'x' }), reasons: new Set(['retry']), now: NOW, policy: POLICY, random: FULL });
+    const again = reconcile({ state: { ...a.state, nextAttemptAt: 0 }, obs: DOWN, reasons: new Set(['retry']), now: NOW + 5000, policy: POLICY });
+    assert.equal(again.action?.kind === 'initiate' && again.action.queued, undefined);
+    assert.equal(reconcile({ state: s, obs: UP, reasons: new Set(['verify']), now: NOW, policy: POLICY }).state.afterRestart, undefined, 'up: over');
+  });
+  it('a tunnel charon did not restart initiates waiting, with charon\'s reason', () => {
+    const t = reconcile({ state: rt(), obs: DOWN, reasons: EVENT, now: NOW, policy: POLICY });
+    assert.equal(t.action?.kind === 'initiate' && t.action.queued, undefined);
+  });
+});
+
+// The CHILD_SA set a probe round proved, after a reconcile.
+describe('provenSet', () => {
+  const ROWS: Array<[string, Parameters<typeof provenSet>, string | undefined]> = [
+    ['proof judged on this set and passed', ['healthy', { sas: '1', packetsIn: 0 }, '1', undefined], '1'],
+    ['a set new since the round (no CHILD_SA known before it): proves nothing yet', ['healthy', { sas: '', packetsIn: 0 }, '1', undefined], undefined],
+    ['no round judged now, still healthy: the set known before', ['healthy', undefined, '1', '1'], '1'],
+    ['unproven', ['unproven', { sas: '1', packetsIn: 0 }, '1', '1'], undefined],
+    ['failing', ['failing', undefined, '1', '1'], undefined],
+  ];
+  for (const [what, args, want] of ROWS) it(what, () => assert.equal(provenSet(...args), want));
 });
 
 // After a healthy round the agent reads charon again only when the round may have something to say.

@@ -2,7 +2,7 @@
 // come in for a whole window; answers, idleness, a new CHILD_SA or the cooldown clear or hold it.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { hearingStep, newWatch, tunnelCounters, watchStep, type CounterSample, type Watch } from '../../src/agent/controller/traffic-watch.js';
+import { counterVerdict, hearingStep, newWatch, tunnelCounters, watchStep, type CounterSample, type Watch } from '../../src/agent/controller/traffic-watch.js';
 
 const POLICY = { windowMs: 4000, minPackets: 3, cooldownMs: 30_000 };
 
@@ -64,7 +64,8 @@ describe('hearingStep', () => {
   const ROWS: Array<[string, Array<{ id: number; packetsIn: number }>, number]> = [
     ['nothing moved: heard when first read', [{ id: 1, packetsIn: 10 }, { id: 2, packetsIn: 5 }], 1000],
     ['a sibling received: heard now', [{ id: 1, packetsIn: 10 }, { id: 2, packetsIn: 6 }], 3000],
-    ['a new CHILD_SA with packets: not heard (no earlier reading of it)', [{ id: 1, packetsIn: 10 }, { id: 7, packetsIn: 50 }], 1000],
+    ['a new CHILD_SA (a rekey) that has received something: heard', [{ id: 1, packetsIn: 10 }, { id: 7, packetsIn: 50 }], 3000],
+    ['a new CHILD_SA that has received nothing: not heard', [{ id: 1, packetsIn: 10 }, { id: 7, packetsIn: 0 }], 1000],
     ['a CHILD_SA gone: not heard', [{ id: 1, packetsIn: 10 }], 1000],
     ['no CHILD_SA at all: not heard', [], 1000],
   ];
@@ -91,4 +92,16 @@ describe('hearingStep', () => {
     h = hearingStep(h, [{ id: 1, packetsIn: 11 }], 7000);
     assert.equal(h.heardAt, 7000);
   });
+});
+
+// A counter reading after the tunnel's last read: refresh that read, ask for a new one, or nothing.
+describe('counterVerdict', () => {
+  const ROWS: Array<[string, Parameters<typeof counterVerdict>[0], string]> = [
+    ['the same CHILD_SAs: refresh', { lastSas: '1', sampleSas: '1', readAfterLast: true, answered: true }, 'refresh'],
+    ['another set, no event said so: read', { lastSas: '1', sampleSas: '2', readAfterLast: true, answered: true }, 'read'],
+    ['its CHILD_SA gone from an answer that came: read', { lastSas: '1', readAfterLast: true, answered: true }, 'read'],
+    ['no IKE_SA in the answer (down, or over charon\'s 512 KiB limit): nothing', { lastSas: '1', readAfterLast: true, answered: false }, 'none'],
+    ['the reading started before the last read: nothing', { lastSas: '1', sampleSas: '2', readAfterLast: false, answered: true }, 'none'],
+  ];
+  for (const [what, input, want] of ROWS) it(what, () => assert.equal(counterVerdict(input), want));
 });

@@ -10,12 +10,14 @@ import { childConnMap, tunnelIke, type ChildConnInfo } from './conns.js';
 import type { ActionKind, ActionReason, AgentEvents } from './events.js';
 import { classifyFailure } from './failure-reason.js';
 import { HealthChecker, type HealthReport, type InboundMark, type RunProbe } from './health.js';
-import { afterDownEvent, observeTunnel, type TunnelObservation } from './observe.js';
+import { afterDownEvent, downEventStands, observeTunnel, upByChild, type TunnelObservation } from './observe.js';
 import {
   afterAction,
   afterCharonLost,
   afterProbes,
+  charonRestarted,
   needsReadAfterRound,
+  provenSet,
   newIkeStream,
   newRuntime,
   reconcile,
@@ -30,7 +32,7 @@ import {
 import { WorkQueue, type Reason, type WorkItem } from './workqueue.js';
 import type { ProbeResult } from '../../probes/types.js';
 import { closest } from '../../suggest.js';
-import { hearingStep, newWatch, tunnelCounters, watchStep, type PeerHearing, type Watch } from './traffic-watch.js';
+import { counterVerdict, hearingStep, newWatch, tunnelCounters, watchStep, type PeerHearing, type Watch } from './traffic-watch.js';
 
 export interface TunnelView {
   config: TunnelConfig;
@@ -53,7 +55,9 @@ export interface TunnelView {
   /** The CHILD_SA set (unique ids) a probe round has proved to carry the probes. */
   provenSas?: string;
   /** The last down event for the tunnel, with charon's dump of the IKE_SA: the repair may start from it. */
-  downEvent?: { at: number; kind: 'child' | 'ike'; ike: IkeSa };
+  downEvent?: { at: number; alone: boolean; kind: 'child' | 'ike'; ike: IkeSa };
+  /** When the counter timer last refreshed the counters of `obs` (ms). */
+  countersAt?: number;
 }
 
 export interface AgentOptions {
@@ -173,6 +177,9 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    // Initiates sent without waiting end now, not at their timeout: the workers must finish.
+    const stopping = new Error('agent stopping');
+    for (const set of this.creations.values()) for (const w of set) w.lost(stopping);
     if (this.watchTimer) clearTimeout(this.watchTimer);
     this.health.stop();
     this.queue.shutdown();
@@ -253,6 +260,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private async resync(reason: Reason): Promise<void> {
     if (this.stopping || !this.started) return;
     this.charonStopping = false;
+    const reconnected = this.viciLostAt !== undefined;
     if (this.viciLostAt !== undefined) {
       const downMs = Date.now() - this.viciLostAt;
       this.viciLostAt = undefined;
@@ -270,6 +278,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       if (reason === 'resync' && v.conn?.startAction && /start/.test(v.conn.startAction)) {
         v.runtime.graceUntil = Math.max(v.runtime.graceUntil, Date.now() + v.config.charonGraceMs);
       }
+      if (reason === 'resync' && reconnected) v.runtime = charonRestarted(v.runtime);
       this.queue.add(name, reason === 'reload' ? 'reload' : reason);
     }
   }
@@ -346,8 +355,10 @@ export class Agent extends EventEmitter<AgentEvents> {
   private queueEvent(name: string, down?: { kind: 'child' | 'ike'; ike: IkeSa }): void {
     const v = this.tunnels.get(name);
     if (v) {
+      // Alone: no earlier event was still waiting to be read when this one came.
+      const alone = (v.eventAt ?? 0) <= (v.observedAt ?? 0);
       v.eventAt = Date.now();
-      v.downEvent = down ? { at: v.eventAt, ...down } : undefined;
+      v.downEvent = down ? { at: v.eventAt, alone, ...down } : undefined;
     }
     this.queue.add(name, 'event');
   }
@@ -394,6 +405,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       byIke.set(ike, [...(byIke.get(ike) ?? []), v]);
     }
     const policy = { windowMs: this.config.trafficWatch.windowMs, minPackets: SUSPECT_MIN_PACKETS };
+    for (const ike of this.hearing.keys()) if (!byIke.has(ike)) this.hearing.delete(ike);
     for (const [ike, views] of byIke) {
       if (this.stopping) return;
       const readAt = Date.now();
@@ -403,15 +415,18 @@ export class Agent extends EventEmitter<AgentEvents> {
         Object.values(sa['child-sas'] ?? {}).map((c) => ({ id: Number(c.uniqueid), packetsIn: Number(c['packets-in'] ?? 0), ...(c['use-in'] !== undefined ? { useInSec: Number(c['use-in']) } : {}) })),
       );
       this.hearing.set(ike, hearingStep(this.hearing.get(ike), children, at));
+      const up = upByChild(sas, ike);
       for (const v of views) {
-        const fresh = observeTunnel(sas, v.config.child, ike);
-        const sample = tunnelCounters(fresh.up, at);
-        // The same CHILD_SAs as the last reconcile saw, read after it: their counters (for metrics and
-        // status) are these. Healthy rounds skip their own read on that account.
-        if (sample && v.obs && (v.observedAt ?? 0) < readAt && tunnelCounters(v.obs.up, 0)?.sas === sample.sas) {
-          v.obs = { ...v.obs, up: fresh.up, installed: fresh.installed };
-        } else if (v.obs && (v.observedAt ?? 0) < readAt && tunnelCounters(v.obs.up, 0)?.sas !== sample?.sas) {
-          // Another set than the last read showed, and no event said so (one lost, or none sent): look now.
+        const freshUp = up.get(v.config.child) ?? [];
+        const sample = tunnelCounters(freshUp, at);
+        // The same CHILD_SAs as the last read: this reading is as good as one (counters for metrics and
+        // status; healthy rounds skip their own read on that account). Another set, and no event said so: look now.
+        const verdict = counterVerdict({ lastSas: tunnelCounters(v.obs?.up ?? [], 0)?.sas, sampleSas: sample?.sas, readAfterLast: (v.observedAt ?? 0) < readAt, answered: sas.length > 0 });
+        if (verdict === 'refresh' && v.obs) {
+          v.obs = { ...v.obs, up: freshUp, installed: freshUp.filter((c) => c.state === 'INSTALLED') };
+          v.observedAt = readAt;
+          v.countersAt = at;
+        } else if (verdict === 'read') {
           this.queue.add(v.config.name, 'verify');
         }
         // After a suspicion the probe decides; a one-way stream is asked again only after half an interval.
@@ -436,17 +451,18 @@ export class Agent extends EventEmitter<AgentEvents> {
     const p = afterProbes(v.runtime, { health: r.health, generation: r.generation, failures, startedAt: r.startedAt, firstDoneAt: r.firstDoneAt, ...(r.inBefore ? { inBefore: r.inBefore } : {}) });
     if (p.stale) return; // started before a repair: says nothing about now
     v.runtime = p.state;
-    const read = needsReadAfterRound({
+    const watchMs = this.config.trafficWatch.intervalMs;
+    const wantsRead = needsReadAfterRound({
       health: r.health,
       changed: p.changed,
       readStands: v.observedAt !== undefined && (v.eventAt ?? 0) < v.observedAt,
       sas: tunnelCounters(v.obs?.up ?? [], 0)?.sas,
       provenSas: v.provenSas,
-      countersWatched: this.config.trafficWatch.intervalMs > 0,
+      countersWatched: watchMs > 0 && v.countersAt !== undefined && Date.now() - v.countersAt <= 2 * watchMs + COUNTER_SLACK_MS,
     });
+    const read = wantsRead || !this.judgeOnLastRead(v);
     this.log.debug({ tunnel: r.tunnel, health: r.health, attempts: r.attempts, read }, 'probe round');
     if (read) this.queue.add(r.tunnel, p.changed || r.health === 'failing' ? 'probe' : 'verify');
-    else v.runtime = { ...v.runtime, healthProof: undefined };
     // Probes that could not run (a name that does not resolve) leave the health unknown: say so each round, like failures.
     const unrunnable = r.health === 'unknown' && failures.length > 0;
     // Passing probes of a tunnel the agent last saw without a CHILD_SA are judged by the reconcile
@@ -510,13 +526,30 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   /**
+   * A healthy round that needs no read is still judged, on the last read (charon's state as the agent
+   * knows it): the hold time of the last repair runs out, the tunnel is seen up. The same pure reconcile
+   * as ever; should it want to act or to look again, the round gets its read after all (false).
+   */
+  private judgeOnLastRead(v: TunnelView): boolean {
+    if (!v.obs) return false;
+    const ikeName = tunnelIke(v.config, v.conn);
+    const t = reconcile({ state: { ...v.runtime, healthProof: undefined }, ike: this.ikeStream(ikeName), obs: v.obs, reasons: new Set<Reason>(['verify']), now: Date.now(), policy: this.policyOf(v) });
+    if (t.action || t.requeueAfterMs !== undefined || t.state.status !== 'up') return false;
+    v.runtime = t.state;
+    v.why = t.why;
+    this.tell(v, t.notes);
+    return true;
+  }
+
+  /**
    * The tunnel as its last down event leaves it, when that event is the only news since the agent's last
    * read and nothing was done to the tunnel since: then charon's dump in the event is all there is to know.
    */
   private fromDownEvent(v: TunnelView): TunnelObservation | undefined {
     const ev = v.downEvent;
-    if (!ev || !v.obs || v.observedAt === undefined) return undefined;
-    if (ev.at !== v.eventAt || ev.at <= v.observedAt || (v.runtime.lastAction?.at ?? 0) > v.observedAt) return undefined;
+    if (!ev || !v.obs) return undefined;
+    const news = { at: ev.at, alone: ev.alone, latestEventAt: v.eventAt ?? 0, ...(v.observedAt !== undefined ? { observedAt: v.observedAt } : {}), ...(v.runtime.lastAction ? { lastActionAt: v.runtime.lastAction.at } : {}) };
+    if (!downEventStands(news)) return undefined;
     const ike = tunnelIke(v.config, v.conn);
     if (ike !== undefined && ev.ike.name !== ike) return undefined;
     return afterDownEvent(v.obs, ev.kind, ev.ike, v.config.child, ike ? (this.initiatesInFlight.get(ike) ?? 0) : 0);
@@ -559,9 +592,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     v.why = t.why;
     if (t.state.health === 'healthy' || t.state.health === 'target-down') v.unprovenSaid = undefined;
     // The probe proof passed on this CHILD_SA set: healthy rounds on it need no read after them.
-    const sas = tunnelCounters(obs.up, 0)?.sas;
-    if (t.state.health !== 'healthy') v.provenSas = undefined;
-    else if (proof && sas !== undefined && (proof.sas === sas || proof.sas === '')) v.provenSas = sas;
+    v.provenSas = provenSet(t.state.health, proof, tunnelCounters(obs.up, 0)?.sas, v.provenSas);
     if (ikeName && t.ike) this.ikeStreams.set(ikeName, t.ike);
     this.tell(v, t.notes);
     this.log.debug({ tunnel: item.name, status: t.state.status, decision: t.action?.kind ?? 'none', why: t.why, reasons, up: obs.up.length, busy: obs.busyWhy ?? false }, 'reconcile');
@@ -705,7 +736,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       let timer: NodeJS.Timeout | undefined;
       const ended = new Promise<void>((resolve, reject) => {
         w = { done: resolve, lost: (err) => reject(new Error(`VICI connection lost while the CHILD_SA was set up: ${err.message}`, { cause: err })) };
-        timer = setTimeout(() => reject(new Error(`CHILD_SA '${child}' not established after ${v.config.initiateTimeoutMs}ms`)), v.config.initiateTimeoutMs);
+        timer = setTimeout(() => reject(new QueuedTimeout()), v.config.initiateTimeoutMs);
       });
       ended.catch(() => undefined); // awaited below, unless the initiate itself fails first
       // Listening before sending: the up event may come before charon's answer.
@@ -718,7 +749,19 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.initiatesInFlight.set(k, (this.initiatesInFlight.get(k) ?? 0) + 1);
       try {
         await this.vici.initiate(a);
-        await ended;
+        await ended.catch(async (err: unknown) => {
+          if (!(err instanceof QueuedTimeout)) throw err;
+          // No up event in time. charon gives no reason for an initiate it did not wait for: look once.
+          // Up after all (its event lost): done. Otherwise a timeout of the IKE_SA, or of the CHILD_SA alone on an established one.
+          const obs = await this.observe(v);
+          if (obs.up.length > 0) return;
+          const ms = v.config.initiateTimeoutMs;
+          throw new Error(
+            obs.ikeEstablished
+              ? `CHILD_SA '${child}' not up ${ms} ms after an initiate sent without waiting (after charon's restart, charon gives no reason); its IKE_SA is established`
+              : `CHILD_SA '${child}' not established after ${ms}ms (initiate sent without waiting after charon's restart: charon gives no reason)`,
+          );
+        });
       } finally {
         clearTimeout(timer);
         set.delete(w);
@@ -731,7 +774,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
     switch (action.kind) {
       case 'initiate':
-        if (reasons.has('resync')) return initiateQueued().then(() => report('initiate'), (err: unknown) => report('initiate', err));
+        if (action.queued) return initiateQueued().then(() => report('initiate'), (err: unknown) => report('initiate', err));
         return initiateAs('initiate');
       case 'restart-child':
         try {
@@ -776,6 +819,9 @@ export class Agent extends EventEmitter<AgentEvents> {
 
 }
 
+/** An initiate sent without waiting heard no up event within initiate_timeout. */
+class QueuedTimeout extends Error {}
+
 /** An initiate sent without waiting: its CHILD_SA came up, or the VICI connection was lost meanwhile. */
 interface Creation {
   done(): void;
@@ -784,6 +830,8 @@ interface Creation {
 
 /** Packets sent without an answer, at the least, before a tunnel is suspect (a lone keepalive says little). */
 const SUSPECT_MIN_PACKETS = 3;
+/** Beyond two counter intervals, how old a counter refresh may be and still keep the metrics' counters fresh. */
+const COUNTER_SLACK_MS = 1000;
 /** How long a CHILD_SA restart waits for a silent peer's answer to its DELETE before restarting the IKE_SA. */
 const SILENT_PEER_DELETE_WAIT_MS = 1000;
 /** How long a stale IKE_SA's DELETE is waited for before the new one is initiated. */

@@ -94,18 +94,7 @@ export function observeTunnel(sas: readonly IkeSa[], child: string, ike?: string
     for (const c of Object.values(sa['child-sas'] ?? {})) {
       if (c.name !== child) continue;
       holds = true;
-      const ref: ChildRef = {
-        ikeName: sa.name,
-        ikeId: num(sa.uniqueid),
-        childId: num(c.uniqueid),
-        state: c.state,
-        installAgeSec: num(c['install-time']),
-        bytesIn: num(c['bytes-in']),
-        bytesOut: num(c['bytes-out']),
-        packetsIn: num(c['packets-in']),
-        packetsOut: num(c['packets-out']),
-        sa: c,
-      };
+      const ref = childRef(sa, c);
       if (UP_STATES.has(c.state)) obs.up.push(ref);
       if (c.state === 'INSTALLED') obs.installed.push(ref);
       if (c.state === 'CREATED' || c.state === 'INSTALLING') busy(obs, `CHILD_SA ${c.uniqueid} ${c.state}`);
@@ -130,6 +119,39 @@ export function observeTunnel(sas: readonly IkeSa[], child: string, ike?: string
   // would hold every other tunnel of the connection back, serialising a restart storm.
   if (obs.childCreates > ownInitiates) busy(obs, `${obs.childCreates} CHILD_CREATE tasks, ${ownInitiates} initiates of ours`);
   return obs;
+}
+
+function childRef(sa: IkeSa, c: ChildSa): ChildRef {
+  return {
+    ikeName: sa.name,
+    ikeId: num(sa.uniqueid),
+    childId: num(c.uniqueid),
+    state: c.state,
+    installAgeSec: num(c['install-time']),
+    bytesIn: num(c['bytes-in']),
+    bytesOut: num(c['bytes-out']),
+    packetsIn: num(c['packets-in']),
+    packetsOut: num(c['packets-out']),
+    sa: c,
+  };
+}
+
+/**
+ * The CHILD_SAs that carry traffic in one answer for a whole connection, by CHILD_SA config name (the
+ * `up` of observeTunnel for every tunnel at once): one pass over the answer, however many tunnels.
+ */
+export function upByChild(sas: readonly IkeSa[], ike: string): Map<string, ChildRef[]> {
+  const out = new Map<string, ChildRef[]>();
+  for (const sa of sas) {
+    if (sa.name !== ike) continue;
+    for (const c of Object.values(sa['child-sas'] ?? {})) {
+      if (!UP_STATES.has(c.state)) continue;
+      const list = out.get(c.name);
+      if (list) list.push(childRef(sa, c));
+      else out.set(c.name, [childRef(sa, c)]);
+    }
+  }
+  return out;
 }
 
 function busy(obs: TunnelObservation, why: string): void {
@@ -159,10 +181,13 @@ export function afterDownEvent(last: TunnelObservation, kind: 'child' | 'ike', i
   const ikeId = num(ike.uniqueid);
   if (last.ikeSas.length !== 1 || num(last.ikeSas[0]?.uniqueid) !== ikeId) return undefined;
   if (last.up.some((c) => c.ikeId !== ikeId) || last.up.length === 0) return undefined;
+  // ike-updown lists no CHILD_SAs: the IKE_SA takes all of its own with it.
   const gone = new Set(
-    Object.values(ike['child-sas'] ?? {})
-      .filter((c) => kind === 'ike' || c.name === child)
-      .map((c) => num(c.uniqueid)),
+    kind === 'ike'
+      ? last.up.filter((c) => c.ikeId === ikeId).map((c) => c.childId)
+      : Object.values(ike['child-sas'] ?? {})
+          .filter((c) => c.name === child)
+          .map((c) => num(c.uniqueid)),
   );
   if (!last.up.some((c) => gone.has(c.childId))) return undefined;
   // The IKE_SA's own state and tasks (a reauthentication, charon's own re-initiation) say whether charon is busy.
@@ -181,4 +206,28 @@ export function afterDownEvent(last: TunnelObservation, kind: 'child' | 'ike', i
   delete out.busyWhy;
   if (now.busyWhy !== undefined) out.busyWhy = now.busyWhy;
   return out;
+}
+
+export interface DownEventNews {
+  /** When the down event came. */
+  at: number;
+  /** No other event for the tunnel was waiting to be read when it came. */
+  alone: boolean;
+  /** The latest event for the tunnel (this one, unless another came after it). */
+  latestEventAt: number;
+  /** The agent's last read of the tunnel, and its last action. */
+  observedAt?: number;
+  lastActionAt?: number;
+}
+
+/**
+ * Whether a down event, with the agent's last read, may stand in for a new read: it is the only news
+ * since that read (no event before it still unread, none after it), and the agent did nothing to the
+ * tunnel since. A make-before-break reauthentication, for one, is an up event then a down event: the
+ * down alone would say the tunnel is gone while its new CHILD_SA is up.
+ */
+export function downEventStands(n: DownEventNews): boolean {
+  if (n.observedAt === undefined || !n.alone) return false;
+  if (n.latestEventAt !== n.at || n.at <= n.observedAt) return false;
+  return (n.lastActionAt ?? 0) <= n.observedAt;
 }

@@ -87,6 +87,8 @@ export interface TunnelRuntime {
   failingFrom?: number;
   /** The last time a reconcile saw a CHILD_SA of the tunnel carrying traffic. */
   seenUpAt?: number;
+  /** charon restarted and the tunnel is not back yet: its initiate does not wait inside charon. */
+  afterRestart?: boolean;
 }
 
 export function newRuntime(): TunnelRuntime {
@@ -132,7 +134,8 @@ export interface TunnelPolicy {
 }
 
 export type Action =
-  | { kind: 'initiate'; why: string }
+  /** `queued`: after charon's restart, sent without waiting inside charon (its up event ends it). */
+  | { kind: 'initiate'; why: string; queued?: boolean }
   | { kind: 'restart-child'; child: ChildRef; why: string; peerSilent?: boolean }
   | { kind: 'restart-ike'; ikeId: number; why: string }
   | { kind: 'terminate-duplicates'; keep: ChildRef; extras: ChildRef[]; why: string };
@@ -218,7 +221,10 @@ function decide(i: ReconcileInput): Transition {
   if (!policy.enabled) return done('disabled', 'tunnel disabled in config');
 
   const installed = obs.up.length > 0;
-  if (installed) s.seenUpAt = now;
+  if (installed) {
+    s.seenUpAt = now;
+    s.afterRestart = undefined;
+  }
   // Probes that passed although charon had no CHILD_SA of the tunnel when the round started (and has
   // none now, nor is it setting one up) went out through another SA, a sibling's with the same source address, or none: they
   // prove nothing about this tunnel. Judged here, on a fresh observation: when a round ends, the
@@ -295,9 +301,9 @@ function decide(i: ReconcileInput): Transition {
       if (ike.leader !== undefined && ike.leader !== policy.name && now < (ike.leaderUntil ?? 0)) {
         return done('backoff', `${why}, ${ike.leader} attempts it`, (ike.leaderUntil ?? now) - now);
       }
-      return act(done('down', 'no CHILD_SA installed'), { kind: 'initiate', why: `no CHILD_SA installed; ${why}` }, { ...ike, leader: policy.name, leaderUntil: now + policy.attemptMs });
+      return act(done('down', 'no CHILD_SA installed'), { kind: 'initiate', why: `no CHILD_SA installed; ${why}`, ...queued(s) }, { ...ike, leader: policy.name, leaderUntil: now + policy.attemptMs });
     }
-    return act(done('down', 'no CHILD_SA installed'), { kind: 'initiate', why: 'no CHILD_SA installed' });
+    return act(done('down', 'no CHILD_SA installed'), { kind: 'initiate', why: 'no CHILD_SA installed', ...queued(s) });
   }
 
   if (s.health === 'failing') {
@@ -332,6 +338,16 @@ export function afterCharonLost(state: TunnelRuntime, lostAt: number): TunnelRun
   const l = state.lastLoss;
   if (!l || lostAt - l.at > CHARON_SHUTDOWN_LOSS_MS || l.at > lostAt) return s;
   return { ...s, unheldRepairs: l.unheld, damped: l.damped, nextAttemptAt: l.nextAttemptAt, lastLoss: undefined };
+}
+
+/** After charon's restart every tunnel may need an initiate at once: none of them waits inside charon. */
+function queued(s: TunnelRuntime): { queued?: true } {
+  return s.afterRestart ? { queued: true } : {};
+}
+
+/** charon came back after a restart: the tunnel's next initiate is sent without waiting inside charon. */
+export function charonRestarted(state: TunnelRuntime): TunnelRuntime {
+  return { ...state, afterRestart: true };
 }
 
 /** An action is about to run: probe results from before it no longer describe the tunnel. */
@@ -442,6 +458,8 @@ export function afterAction(i: AfterActionInput): AfterAction {
 
   switch (action.kind) {
     case 'initiate': {
+      // One attempt without waiting after charon's restart; retries wait inside charon and carry its reason.
+      s.afterRestart = undefined;
       // Whatever happened, this tunnel's attempt is over: if it led the IKE stream, the lead is free.
       if (ike && ike.leader === policy.name) ike = { ...ike, leader: undefined, leaderUntil: undefined };
       if (result.ok) {
@@ -526,7 +544,7 @@ export interface RoundReadInput {
   /** The CHILD_SA set of that read, and the set an earlier round proved (unique ids). */
   sas?: string;
   provenSas?: string;
-  /** The counter timer runs: it keeps the counters that metrics and status show fresh. */
+  /** The counter timer refreshed this tunnel's counters lately: metrics and status stay fresh without the read. */
   countersWatched: boolean;
 }
 
@@ -540,4 +558,15 @@ export function needsReadAfterRound(i: RoundReadInput): boolean {
   if (i.health !== 'healthy' || i.changed) return true;
   if (!i.readStands || !i.countersWatched) return true;
   return i.sas === undefined || i.sas !== i.provenSas;
+}
+
+/**
+ * The CHILD_SA set the probes are known to go through, after a reconcile: the set of this read when the
+ * round's proof was judged on that very set and passed; the one known before while the tunnel stays
+ * healthy; none once it is not. A set only judged as "new since the round" proves nothing yet.
+ */
+export function provenSet(health: Health, proof: InboundMark | undefined, sas: string | undefined, before: string | undefined): string | undefined {
+  if (health !== 'healthy') return undefined;
+  if (proof !== undefined && sas !== undefined && proof.sas === sas) return sas;
+  return before;
 }

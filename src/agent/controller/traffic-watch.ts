@@ -101,11 +101,22 @@ export function hearingStep(prev: PeerHearing | undefined, children: ReadonlyArr
   const uses = children.map((c) => c.useInSec).filter((u): u is number => u !== undefined && Number.isFinite(u));
   const lastIn = uses.length > 0 ? at - Math.min(...uses) * 1000 : undefined;
   if (!prev) return { packetsIn, readAt: at, heardAt: lastIn ?? at };
-  // Only a CHILD_SA seen in both readings counts: a new one starts at whatever it has received.
-  const moved = children.some((c) => {
-    const before = prev.packetsIn.get(c.id);
-    return before !== undefined && c.packetsIn > before;
-  });
+  // A CHILD_SA that moved, or a new one (a rekey, a repair) that has received something: heard.
+  const moved = children.some((c) => c.packetsIn > (prev.packetsIn.get(c.id) ?? 0));
   const heardAt = lastIn ?? (moved ? at : prev.heardAt);
   return { packetsIn, readAt: at, heardAt: Math.max(prev.heardAt, heardAt) };
+}
+
+/** What a counter reading means for one tunnel's last read. */
+export type CounterVerdict = 'refresh' | 'read' | 'none';
+
+/**
+ * A counter reading taken after the tunnel's last read: the same CHILD_SAs refresh that read's
+ * counters ('refresh'); another set means something changed that no event told ('read' now). An
+ * answer without a single IKE_SA says nothing ('none'): the connection may be down (its events say
+ * so), or charon discarded an answer over its 512 KiB limit.
+ */
+export function counterVerdict(i: { lastSas?: string; sampleSas?: string; readAfterLast: boolean; answered: boolean }): CounterVerdict {
+  if (!i.readAfterLast || !i.answered) return 'none';
+  return i.sampleSas !== undefined && i.sampleSas === i.lastSas ? 'refresh' : 'read';
 }

@@ -1,0 +1,161 @@
+// The Agent against a scripted charon (test/support/fake-charon.ts): what it sends, in what order,
+// for the event paths and the initiates after charon's restart. The real charon's side of the same
+// paths is in the lab tests (test/integration); these pin down orders a lab cannot force.
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { FakeCharon } from '../support/fake-charon.js';
+import { ViciClient } from '../../src/vici/index.js';
+import { Agent } from '../../src/agent/controller/agent.js';
+import { parseConfig } from '../../src/agent/config/load.js';
+
+const CONFIG = (uri: string) => `
+vici: { socket: ${uri} }
+defaults: { charon_grace: 0, initiate_timeout: 10s }
+traffic_watch: { interval: 0 }
+metrics: { enabled: false }
+status: { enabled: false }
+tunnels:
+  - child: a
+    ike: gw
+`;
+
+const ike = (id: number, children: Record<string, unknown>[], state = 'ESTABLISHED') => ({
+  uniqueid: String(id),
+  version: '2',
+  state,
+  'child-sas': Object.fromEntries(children.map((c) => [`a-${String(c['uniqueid'])}`, c])),
+});
+const child = (id: number, state = 'INSTALLED') => ({ name: 'a', uniqueid: String(id), state, 'install-time': '5', 'packets-in': '1', 'packets-out': '1' });
+
+async function until(fn: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+interface Rig {
+  charon: FakeCharon;
+  agent: Agent;
+  vici: ViciClient;
+  /** What charon holds: the IKE_SA `gw` (or none). */
+  sa: { gw?: ReturnType<typeof ike> };
+  /** Commands in the order charon received them ("list-sas", "initiate timeout=…"). */
+  seq: string[];
+  /** Each initiate's handler: answers success by default. */
+  onInitiate: (msg: Record<string, unknown>) => void;
+  actions: Array<{ kind: string; result: string; ms: number }>;
+}
+
+const rigs: Rig[] = [];
+
+async function rig(): Promise<Rig> {
+  const charon = await FakeCharon.start();
+  const r = { charon, sa: {}, seq: [], actions: [], onInitiate: () => undefined } as unknown as Rig;
+  charon.on('list-sas', ({ conn }) => {
+    r.seq.push('list-sas');
+    if (r.sa.gw) conn.event('list-sa', { gw: r.sa.gw });
+    conn.respond({});
+  });
+  charon.on('list-conns', ({ conn }) => conn.respond({}));
+  charon.on('initiate', ({ conn, msg }) => {
+    r.seq.push(`initiate timeout=${String(msg['timeout'])}`);
+    r.onInitiate(msg);
+    conn.respond({ success: 'yes' });
+  });
+  const cfg = parseConfig(CONFIG(charon.uri), 'test.yaml');
+  const log = pino({ level: 'silent' });
+  r.vici = new ViciClient({ uri: cfg.viciUri, commandTimeoutMs: 5000, maxConcurrentInitiates: 4, logger: log, reconnect: { baseMs: 20, capMs: 100 } });
+  await r.vici.connect();
+  r.agent = new Agent({ config: cfg, vici: r.vici, logger: log, runProbe: () => Promise.reject(new Error('no probes here')) });
+  r.agent.on('action', (a) => r.actions.push({ kind: a.kind, result: a.result, ms: a.ms }));
+  rigs.push(r);
+  return r;
+}
+
+/** The agent has read the tunnel up and has nothing left to do. */
+async function steady(r: Rig): Promise<void> {
+  await until(() => r.agent.statusOf('a') === 'up', 'the tunnel reconciled up');
+}
+
+afterEach(async () => {
+  for (const r of rigs.splice(0)) {
+    await r.agent.stop();
+    await r.vici.close();
+    await r.charon.close();
+  }
+});
+
+describe('agent: repairs from the event', () => {
+  it('a peer CHILD_SA delete that is the only news since the last read is repaired before any read', async () => {
+    const r = await rig();
+    r.sa.gw = ike(1, [child(1)]);
+    await r.agent.start();
+    await steady(r);
+    r.seq.length = 0;
+    r.sa.gw = ike(1, []);
+    r.onInitiate = () => {
+      r.sa.gw = ike(1, [child(2)]);
+    };
+    r.charon.emit('child-updown', { gw: ike(1, [child(1, 'DELETING')]) });
+    await until(() => r.seq.some((c) => c.startsWith('initiate')), 'the initiate');
+    assert.equal(r.seq[0], 'initiate timeout=10000', `commands: ${r.seq.join(', ')}`);
+    // The read follows the initiate.
+    await until(() => r.seq.includes('list-sas'), 'the read after the initiate');
+  });
+
+  it('an up then a down in one batch (make-before-break): the agent reads first, and adds nothing', async () => {
+    const r = await rig();
+    r.sa.gw = ike(1, [child(1)]);
+    await r.agent.start();
+    await steady(r);
+    r.seq.length = 0;
+    // The new IKE_SA (2) with its CHILD_SA is up; then the old one's goes.
+    r.sa.gw = ike(2, [child(2)]);
+    r.charon.emit('child-updown', { up: 'yes', gw: ike(2, [child(2)]) });
+    r.charon.emit('child-updown', { gw: ike(1, [child(1, 'DELETING')]) });
+    await until(() => r.seq.includes('list-sas'), 'a read');
+    await steady(r);
+    assert.deepEqual(r.seq.filter((c) => c.startsWith('initiate')), [], `commands: ${r.seq.join(', ')}`);
+  });
+});
+
+describe('agent: initiates after charon restarts', () => {
+  async function restarted(r: Rig): Promise<void> {
+    r.sa.gw = ike(1, [child(1)]);
+    await r.agent.start();
+    await steady(r);
+    r.sa = {};
+    r.seq.length = 0;
+    await r.charon.stop();
+    await r.charon.listen();
+  }
+
+  it('are sent without waiting inside charon (timeout -1) and end on the up event', async () => {
+    const r = await rig();
+    r.onInitiate = () => {
+      setTimeout(() => {
+        r.sa.gw = ike(3, [child(3)]);
+        r.charon.emit('child-updown', { up: 'yes', gw: ike(3, [child(3)]) });
+      }, 50);
+    };
+    await restarted(r);
+    await until(() => r.actions.some((a) => a.kind === 'initiate'), 'the initiate to end', 5000);
+    assert.ok(r.seq.includes('initiate timeout=-1'), `commands: ${r.seq.join(', ')}`);
+    const a = r.actions.find((x) => x.kind === 'initiate')!;
+    assert.equal(a.result, 'ok');
+    assert.ok(a.ms >= 40 && a.ms < 2000, `ended by the up event after ${a.ms.toFixed(0)} ms, not by its 10 s timeout`);
+    await steady(r);
+  });
+
+  it('stop() ends one still waiting for its up event at once, not at its timeout', async () => {
+    const r = await rig();
+    await restarted(r);
+    await until(() => r.seq.includes('initiate timeout=-1'), 'the initiate');
+    const t0 = performance.now();
+    await r.agent.stop();
+    assert.ok(performance.now() - t0 < 1000, `stop() took ${(performance.now() - t0).toFixed(0)} ms`);
+  });
+});
