@@ -1,6 +1,7 @@
 // The agent: turns VICI events, probe results, timers and reconnects into reconcile requests,
 // and reconciles one tunnel at a time against what charon reports (level-triggered, after
-// controller-runtime). A missed event costs nothing: the next reconcile reads the truth.
+// controller-runtime). A missed event costs nothing: the next reconcile reads the truth, and the
+// counter timer asks for one when a tunnel's CHILD_SAs differ from its last read.
 import { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
 import type { IkeSa, ViciClient } from '../../vici/index.js';
