@@ -56,7 +56,7 @@ export interface TunnelView {
   /** The CHILD_SA set (unique ids) a probe round has proved to carry the probes. */
   provenSas?: string;
   /** The last down event for the tunnel, with charon's dump of the IKE_SA: the repair may start from it. */
-  downEvent?: { at: number; alone: boolean; kind: 'child' | 'ike'; ike: IkeSa };
+  downEvent?: { at: number; alone: boolean; ike: IkeSa };
   /** When the counter timer last refreshed the counters of `obs` (ms). */
   countersAt?: number;
 }
@@ -324,7 +324,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (!up && this.charonStopping) return;
     const children = childNames(ike);
     if (up) for (const c of children) for (const key of [`${ikeName}\0${c}`, `\0${c}`]) for (const w of this.creations.get(key) ?? []) w.done();
-    for (const name of this.tunnelsFor(ikeName, children)) this.queueEvent(name, up ? undefined : { kind: 'child', ike });
+    for (const name of this.tunnelsFor(ikeName, children)) this.queueEvent(name, up ? undefined : ike);
   }
 
   private onIkeUpdown(up: boolean, ikeName: string, ikeSa: IkeSa): void {
@@ -341,7 +341,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     // An IKE_SA going down takes all its children: match by connection as well as by child.
     for (const [name, v] of this.tunnels) {
       const ike = tunnelIke(v.config, v.conn);
-      if (ike === ikeName || children.includes(v.config.child)) this.queueEvent(name, { kind: 'ike', ike: ikeSa });
+      if (ike === ikeName || children.includes(v.config.child)) this.queueEvent(name);
     }
   }
 
@@ -353,13 +353,13 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   /** charon told of a change: the tunnel's last read no longer stands. A down event's dump is kept for its reconcile. */
-  private queueEvent(name: string, down?: { kind: 'child' | 'ike'; ike: IkeSa }): void {
+  private queueEvent(name: string, down?: IkeSa): void {
     const v = this.tunnels.get(name);
     if (v) {
       // Alone: no earlier event was still waiting to be read when this one came.
       const alone = (v.eventAt ?? 0) <= (v.observedAt ?? 0);
       v.eventAt = Date.now();
-      v.downEvent = down ? { at: v.eventAt, alone, ...down } : undefined;
+      v.downEvent = down ? { at: v.eventAt, alone, ike: down } : undefined;
     }
     this.queue.add(name, 'event');
   }
@@ -553,7 +553,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (!downEventStands(news)) return undefined;
     const ike = tunnelIke(v.config, v.conn);
     if (ike !== undefined && ev.ike.name !== ike) return undefined;
-    return afterDownEvent(v.obs, ev.kind, ev.ike, v.config.child, ike ? (this.initiatesInFlight.get(ike) ?? 0) : 0);
+    return afterDownEvent(v.obs, ev.ike, v.config.child, ike ? (this.initiatesInFlight.get(ike) ?? 0) : 0);
   }
 
   private async reconcileOne(item: WorkItem): Promise<void> {

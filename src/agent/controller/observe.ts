@@ -171,37 +171,35 @@ export function pickDuplicates(installed: readonly ChildRef[]): { keep: ChildRef
 }
 
 /**
- * The tunnel as a down event leaves it, from the agent's last look and the event's own dump of the
- * IKE_SA, without asking charon again: the repair can start at once, and the read comes after it.
- * Only when that last look had the tunnel on this one IKE_SA and nothing else of its connection
- * (anything else, and the event does not tell enough: undefined, read instead). `kind` 'child': the
- * dump's CHILD_SAs of the tunnel are the ones going down; 'ike': the IKE_SA goes with all of them.
+ * The tunnel as a child-updown (down) event leaves it, from the agent's last look and the event's own
+ * dump of the IKE_SA, without asking charon again: the repair can start at once, and the read comes
+ * after it. Only for a CHILD_SA that went down on an IKE_SA that stays ESTABLISHED, when that last look
+ * had the tunnel on this one IKE_SA and nothing else of its connection (anything else, undefined: read
+ * instead). An IKE_SA going down is not decided from its event: a CHILD_SA initiated while charon
+ * still tears it down can land on it and die with it.
  */
-export function afterDownEvent(last: TunnelObservation, kind: 'child' | 'ike', ike: IkeSa, child: string, ownInitiates = 0): TunnelObservation | undefined {
+export function afterDownEvent(last: TunnelObservation, ike: IkeSa, child: string, ownInitiates = 0): TunnelObservation | undefined {
   const ikeId = num(ike.uniqueid);
+  if (ike.state !== 'ESTABLISHED') return undefined;
   if (last.ikeSas.length !== 1 || num(last.ikeSas[0]?.uniqueid) !== ikeId) return undefined;
   if (last.up.some((c) => c.ikeId !== ikeId) || last.up.length === 0) return undefined;
-  // ike-updown lists no CHILD_SAs: the IKE_SA takes all of its own with it.
   const gone = new Set(
-    kind === 'ike'
-      ? last.up.filter((c) => c.ikeId === ikeId).map((c) => c.childId)
-      : Object.values(ike['child-sas'] ?? {})
-          .filter((c) => c.name === child)
-          .map((c) => num(c.uniqueid)),
+    Object.values(ike['child-sas'] ?? {})
+      .filter((c) => c.name === child)
+      .map((c) => num(c.uniqueid)),
   );
   if (!last.up.some((c) => gone.has(c.childId))) return undefined;
-  // The IKE_SA's own state and tasks (a reauthentication, charon's own re-initiation) say whether charon is busy.
+  // The IKE_SA's own tasks (a reauthentication, charon's own re-initiation) say whether charon is busy.
   const { 'child-sas': _children, ...rest } = ike;
   const now = observeTunnel([{ ...rest, name: ike.name } as IkeSa], child, ike.name, ownInitiates);
-  const up = kind === 'ike' ? [] : last.up.filter((c) => !gone.has(c.childId));
+  const up = last.up.filter((c) => !gone.has(c.childId));
   const out: TunnelObservation = {
     ...last,
     up,
     installed: up.filter((c) => c.state === 'INSTALLED'),
     charonBusy: now.charonBusy,
     childCreates: now.childCreates,
-    ikeEstablished: kind === 'ike' ? false : now.ikeEstablished,
-    ikeSas: kind === 'ike' ? [] : last.ikeSas,
+    ikeEstablished: now.ikeEstablished,
   };
   delete out.busyWhy;
   if (now.busyWhy !== undefined) out.busyWhy = now.busyWhy;
