@@ -56,9 +56,16 @@ for (const hardened of [false, true]) {
     it('stale tunnel (ESP blackholed): repaired after the fault clears, one CHILD_SA per child', async () => {
       const from = agent.logs.length;
       await lab.blackholeEsp();
-      await agent.waitForLog((l) => l.tunnel === T && l.action === 'restart-child', { from, timeoutMs: 15_000 });
+      // The three tunnels share one IKE_SA: whichever fails its probes first restarts its CHILD_SA, then
+      // the IKE_SA, which takes the others' CHILD_SAs along and starts their probe rounds over. The
+      // connection escalates, not necessarily T itself (T may not even have failed a round yet).
+      const first = await agent.waitForLog((l) => l.action === 'restart-child' && lab.children.includes(String(l.tunnel)), { from, timeoutMs: 15_000 });
+      const healFrom = agent.logs.length;
       await lab.healEsp();
-      await agent.waitForLog((l) => l.tunnel === T && /repaired/.test(l.msg), { from, timeoutMs: 20_000 });
+      await agent.waitForLog((l) => l.tunnel === first.tunnel && /repaired/.test(l.msg), { from, timeoutMs: 20_000, what: `${String(first.tunnel)} repaired` });
+      await Promise.all(
+        lab.children.map((c) => agent.waitForLog((l) => l.tunnel === c && l.msg === 'probe round' && l['health'] === 'healthy', { from: healFrom, timeoutMs: 20_000, what: `${c} healthy after the fault` })),
+      );
       await waitFor(async () => {
         const m = await lab.installedChildren('left');
         return lab.children.every((c) => m.get(c) === 1);
