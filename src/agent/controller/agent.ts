@@ -706,14 +706,18 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.emit('action', { tunnel: name, ike, child, kind, reason, result: 'error', ms, error, failure: failure.class });
       return { ok: false, startedAt, ms, error, reason: failure };
     };
-    const initiate = async (): Promise<void> => {
-      const a: { child: string; ike?: string; timeoutMs: number } = { child, timeoutMs: v.config.initiateTimeoutMs };
+    /**
+     * Sends the initiate, counted in flight until `settle` is over too, so that other tunnels' reconciles
+     * can tell our CHILD_CREATE tasks from charon's.
+     */
+    const initiate = async (timeoutMs: number, settle?: () => Promise<void>): Promise<void> => {
+      const a: { child: string; ike?: string; timeoutMs: number } = { child, timeoutMs };
       if (ike) a.ike = ike;
-      // Counted so that other tunnels' reconciles can tell our CHILD_CREATE tasks from charon's.
       const key = ike ?? '';
       this.initiatesInFlight.set(key, (this.initiatesInFlight.get(key) ?? 0) + 1);
       try {
         await this.vici.initiate(a);
+        await settle?.();
       } finally {
         const n = (this.initiatesInFlight.get(key) ?? 1) - 1;
         if (n > 0) this.initiatesInFlight.set(key, n);
@@ -722,7 +726,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     };
 
     /** The initiate that ends every action but duplicate removal, reported as that action. */
-    const initiateAs = (kind: ActionKind): Promise<ActionResult> => initiate().then(() => report(kind), (err: unknown) => report(kind, err));
+    const initiateAs = (kind: ActionKind): Promise<ActionResult> => initiate(v.config.initiateTimeoutMs).then(() => report(kind), (err: unknown) => report(kind, err));
 
     /**
      * After charon's restart every tunnel may be down at once. Initiates that wait inside
@@ -744,13 +748,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       const set = this.creations.get(key) ?? new Set<Creation>();
       set.add(w);
       this.creations.set(key, set);
-      const a: { child: string; ike?: string; timeoutMs: number } = { child, timeoutMs: -1 };
-      if (ike) a.ike = ike;
-      const k = ike ?? '';
-      this.initiatesInFlight.set(k, (this.initiatesInFlight.get(k) ?? 0) + 1);
-      try {
-        await this.vici.initiate(a);
-        await ended.catch(async (err: unknown) => {
+      const upOrTimeout = (): Promise<void> =>
+        ended.catch(async (err: unknown) => {
           if (!(err instanceof QueuedTimeout)) throw err;
           // No up event in time. charon gives no reason for an initiate it did not wait for: look once.
           // Up after all (its event lost): done. Otherwise a timeout of the IKE_SA, or of the CHILD_SA alone on an established one.
@@ -763,20 +762,19 @@ export class Agent extends EventEmitter<AgentEvents> {
               : `CHILD_SA '${child}' not established after ${ms}ms (initiate sent without waiting after charon's restart: charon gives no reason)`,
           );
         });
+      try {
+        await initiate(-1, upOrTimeout);
       } finally {
         clearTimeout(timer);
         set.delete(w);
         if (set.size === 0 && this.creations.get(key) === set) this.creations.delete(key);
-        const n = (this.initiatesInFlight.get(k) ?? 1) - 1;
-        if (n > 0) this.initiatesInFlight.set(k, n);
-        else this.initiatesInFlight.delete(k);
       }
     };
 
     switch (action.kind) {
       case 'initiate':
-        if (action.queued) return initiateQueued().then(() => report('initiate'), (err: unknown) => report('initiate', err));
-        return initiateAs('initiate');
+        if (!action.queued) return initiateAs('initiate');
+        return initiateQueued().then(() => report('initiate'), (err: unknown) => report('initiate', err));
       case 'restart-child':
         try {
           // A silent peer's answer is not waited for long: a live one answers a DELETE within a round trip.
