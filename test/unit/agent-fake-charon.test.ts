@@ -80,6 +80,16 @@ async function steady(r: Rig): Promise<void> {
   await until(() => r.agent.statusOf('a') === 'up', 'the tunnel reconciled up');
 }
 
+/** The agent started on charon holding the tunnel's CHILD_SA (1 on IKE_SA 1), read up; the commands so far forgotten. */
+async function upAndSteady(r?: Rig): Promise<Rig> {
+  const rr = r ?? (await rig());
+  rr.sa.gw = ike(1, [child(1)]);
+  await rr.agent.start();
+  await steady(rr);
+  rr.seq.length = 0;
+  return rr;
+}
+
 afterEach(async () => {
   for (const r of rigs.splice(0)) {
     await r.agent.stop();
@@ -90,11 +100,7 @@ afterEach(async () => {
 
 describe('agent: repairs from the event', () => {
   it('a peer CHILD_SA delete that is the only news since the last read is repaired before any read', async () => {
-    const r = await rig();
-    r.sa.gw = ike(1, [child(1)]);
-    await r.agent.start();
-    await steady(r);
-    r.seq.length = 0;
+    const r = await upAndSteady();
     r.sa.gw = ike(1, []);
     r.onInitiate = () => {
       r.sa.gw = ike(1, [child(2)]);
@@ -107,11 +113,7 @@ describe('agent: repairs from the event', () => {
   });
 
   it('an up then a down in one batch (make-before-break): the agent reads first, and adds nothing', async () => {
-    const r = await rig();
-    r.sa.gw = ike(1, [child(1)]);
-    await r.agent.start();
-    await steady(r);
-    r.seq.length = 0;
+    const r = await upAndSteady();
     // The new IKE_SA (2) with its CHILD_SA is up; then the old one's goes.
     r.sa.gw = ike(2, [child(2)]);
     r.charon.emit('child-updown', { up: 'yes', gw: ike(2, [child(2)]) });
@@ -124,11 +126,8 @@ describe('agent: repairs from the event', () => {
 
 describe('agent: initiates after charon restarts', () => {
   async function restarted(r: Rig): Promise<void> {
-    r.sa.gw = ike(1, [child(1)]);
-    await r.agent.start();
-    await steady(r);
+    await upAndSteady(r);
     r.sa = {};
-    r.seq.length = 0;
     await r.charon.stop();
     await r.charon.listen();
   }
