@@ -6,7 +6,7 @@
 // read again on its own (list-sas filtered by IKE and CHILD name, a small answer). Only when that
 // read fails too is the tunnel "unknown", with the reason; a missing answer never makes it "down".
 import type { AgentConfig } from '../agent/config/load.js';
-import { childConfigs, childConnMap, tunnelIke } from '../agent/controller/conns.js';
+import { childConfigs, childConnMap, responderConns, tunnelIke } from '../agent/controller/conns.js';
 import { observeTunnel } from '../agent/controller/observe.js';
 import { statusDocument, type StatusDocument, type TunnelInput } from '../agent/observability/status.js';
 import type { IkeSa, ViciClient } from '../vici/index.js';
@@ -34,10 +34,12 @@ export async function charonStatusDocument(vici: ViciClient, cfg: AgentConfig | 
   const wanted: Wanted[] = (cfg?.tunnels ?? []).map((t) => ({ name: t.name, child: t.child, ike: tunnelIke(t, children.get(t.child)), discovered: false, enabled: t.enabled }));
   // Discovered tunnels, as the agent would manage them: every loaded child the file does not name
   // (also the whole of charon's config when there is no config file).
-  if (!cfg || cfg.discover || cfg.tunnels.length === 0) {
+  const discovering = !cfg || cfg.discover || cfg.tunnels.length === 0;
+  if (discovering) {
     const named = new Set(wanted.map((w) => w.child));
     for (const [child, info] of childConfigs(conns ?? [])) {
-      if (!named.has(child)) wanted.push({ name: child, child, ike: info.ike, discovered: Boolean(cfg), enabled: true });
+      // A responder (remote %any) only answers: the agent does not keep it, nor does this view.
+      if (!named.has(child) && info.initiable) wanted.push({ name: child, child, ike: info.ike, discovered: Boolean(cfg), enabled: true });
     }
   }
 
@@ -72,5 +74,5 @@ export async function charonStatusDocument(vici: ViciClient, cfg: AgentConfig | 
   if (recovered > 0) {
     notes.push(`${recovered} tunnels were missing from charon's full list-sas (an IKE_SA's answer over its 512 KiB message limit is discarded) and were read one by one`);
   }
-  return statusDocument('charon', inputs, now(), { agent: null, charon: { vici_socket: uri, notes } });
+  return statusDocument('charon', inputs, now(), { agent: null, charon: { vici_socket: uri, notes } }, discovering ? responderConns(conns ?? []) : []);
 }

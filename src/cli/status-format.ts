@@ -106,11 +106,15 @@ function detail(t: TunnelStatusDoc, now: number): string[] {
 export function formatStatusText(doc: StatusDocument, opts: { verbose?: boolean; now?: number } = {}): string {
   const now = opts.now ?? Date.parse(doc.generated_at);
   const lines = header(doc, now);
-  if (doc.tunnels.length === 0) {
+  // Connections that only answer are listed (the operator may wonder why discover left them), never kept.
+  const responderRows = doc.responders.flatMap((r) =>
+    r.children.map((c) => [c, 'responder', '-', '-', '-', doc.view === 'agent' ? '-' : '', `connection ${r.ike} only answers (remote ${r.remote_addrs.join(',') || '%any'}): not kept alive`]),
+  );
+  if (doc.tunnels.length === 0 && responderRows.length === 0) {
     lines.push('no tunnels (none configured, and charon has no CHILD_SA configs loaded)');
     return lines.join('\n');
   }
-  const rows = doc.tunnels.map((t) => [t.name, t.status, sinceText(t.since, now), ikeText(t), childText(t), doc.view === 'agent' ? probesText(t) : '', noteText(t, now)]);
+  const rows = [...doc.tunnels.map((t) => [t.name, t.status, sinceText(t.since, now), ikeText(t), childText(t), doc.view === 'agent' ? probesText(t) : '', noteText(t, now)]), ...responderRows];
   const head = ['TUNNEL', 'STATUS', 'SINCE', 'IKE_SA', 'CHILD_SA', doc.view === 'agent' ? 'PROBES' : '', 'NOTE'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
@@ -124,5 +128,6 @@ export function formatStatusText(doc: StatusDocument, opts: { verbose?: boolean;
     lines.push(line(rows[i]!));
     if (opts.verbose) lines.push(...detail(t, now));
   });
+  for (const r of rows.slice(doc.tunnels.length)) lines.push(line(r));
   return lines.join('\n');
 }

@@ -8,6 +8,7 @@ import {
   afterCharonLost,
   afterProbes,
   charonRestarted,
+  configAppeared,
   isHealthy,
   needsReadAfterRound,
   provenSet,
@@ -492,13 +493,33 @@ describe('a read after a probe round', () => {
 
 describe('a tunnel whose CHILD_SA config charon does not have', () => {
   const MISSING: TunnelPolicy = { ...POLICY, configLoaded: false, childName: 'ikev2-vpn-999' };
-  it('is not-loaded, never down or backoff, and the reason names the config', () => {
+  it('is not-loaded, never down or backoff, attempts nothing, and the reason names the config', () => {
     const t = reconcile({ state: rt(), obs: DOWN, reasons: new Set(['start']), now: NOW, policy: MISSING });
-    assert.equal(t.state.status, 'not-loaded');
-    assert.equal(t.action?.kind, 'initiate', 'attempts go on: the config may be loaded later');
+    assert.deepEqual([t.state.status, t.action, t.requeueAfterMs], ['not-loaded', undefined, undefined], 'the config source requeues it when charon loads it');
     assert.match(t.why, /no CHILD_SA config named "ikev2-vpn-999"/);
     const later = reconcile({ state: { ...t.state, nextAttemptAt: NOW + 4000 }, obs: DOWN, reasons: new Set(['retry']), now: NOW, policy: MISSING });
     assert.deepEqual([later.state.status, later.action], ['not-loaded', undefined]);
+  });
+  it('once charon loads it, back-off is cleared and it is initiated at once', () => {
+    const waiting = rt({ status: 'not-loaded', failures: 4, nextAttemptAt: NOW + 60_000, downSince: NOW - 90_000 });
+    const s = configAppeared(waiting, { now: NOW, graceMs: 0, afterRestart: false });
+    assert.deepEqual([s.failures, s.nextAttemptAt, s.afterRestart], [0, 0, undefined]);
+    const t = reconcile({ state: s, obs: DOWN, reasons: new Set(['resync']), now: NOW, policy: POLICY });
+    assert.equal(t.action?.kind, 'initiate');
+  });
+  it('loaded with charon starting it (start_action=start): charon gets its grace first', () => {
+    const s = configAppeared(rt(), { now: NOW, graceMs: 1500, afterRestart: false });
+    const t = reconcile({ state: s, obs: DOWN, reasons: new Set(['resync']), now: NOW, policy: POLICY });
+    assert.deepEqual([t.state.status, t.action, t.requeueAfterMs], ['waiting-for-charon', undefined, 1500]);
+  });
+  it("loaded with charon's restart: its initiate does not wait inside charon", () => {
+    const s = configAppeared(rt(), { now: NOW, graceMs: 0, afterRestart: true });
+    const t = reconcile({ state: s, obs: DOWN, reasons: new Set(['resync']), now: NOW, policy: POLICY });
+    assert.deepEqual(t.action && t.action.kind === 'initiate' ? t.action.queued : 'none', true);
+  });
+  it('damping stays when the config appears: repairs that do not hold are the peer\'s doing', () => {
+    const s = configAppeared(rt({ damped: true, nextAttemptAt: NOW + 5000 }), { now: NOW, graceMs: 0, afterRestart: false });
+    assert.equal(s.nextAttemptAt, NOW + 5000);
   });
   it('is up when charon has its CHILD_SA after all (loaded since the last list-conns)', () => {
     assert.equal(reconcile({ state: rt(), obs: UP, reasons: new Set(['event']), now: NOW, policy: MISSING }).state.status, 'up');

@@ -34,7 +34,7 @@ export function scene(): { agent: FakeAgent; vici: FakeVici; metrics: AgentMetri
   agent.emit('tunnel-repaired', { tunnel: 'branch-a', ike: 'ikev2-vpn', child: 'ikev2-vpn-140', downMs: 850, at: now - 4150 });
 
   const b = agent.get('branch-b');
-  b.conn = { ike: 'ikev2-vpn', startAction: 'none' };
+  b.conn = { ike: 'ikev2-vpn', initiable: true, remoteAddrs: ['192.0.2.2'], startAction: 'none' };
   b.runtime.status = 'backoff';
   b.runtime.nextAttemptAt = now + 4000;
   b.obs = observation([]);

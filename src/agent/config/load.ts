@@ -68,6 +68,8 @@ export interface AgentConfig {
   viciUri: string;
   commandTimeoutMs: number;
   maxConcurrentInitiates: number;
+  /** list-conns is read again this often (0: only at (re)connect and reload). */
+  connsRefreshMs: number;
   discover: boolean;
   defaults: Tuning;
   tunnels: TunnelConfig[];
@@ -137,6 +139,7 @@ function toAgentConfig(raw: RawConfig, source: string): AgentConfig {
     viciUri: raw.vici.socket,
     commandTimeoutMs: raw.vici.command_timeout,
     maxConcurrentInitiates: raw.vici.max_concurrent_initiates,
+    connsRefreshMs: raw.vici.conns_refresh,
     discover: raw.discover,
     defaults,
     tunnels,

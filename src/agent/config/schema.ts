@@ -136,9 +136,11 @@ export const configSchema = z
           .default(DEFAULT_VICI_URI),
         command_timeout: positiveDuration.default(30_000),
         max_concurrent_initiates: z.number().int().min(1).max(64).default(4),
+        /** How often charon's loaded connections (list-conns) are read again: charon has no event for a config loaded later. */
+        conns_refresh: duration.default(30_000),
       })
       .strict()
-      .default({ socket: DEFAULT_VICI_URI, command_timeout: 30_000, max_concurrent_initiates: 4 }),
+      .default({ socket: DEFAULT_VICI_URI, command_timeout: 30_000, max_concurrent_initiates: 4, conns_refresh: 30_000 }),
     defaults: z.object(tuning).strict().default({}),
     discover: z.boolean().default(false),
     tunnels: z.array(tunnelSchema).max(10_000).default([]),

@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import type { IkeSa, ViciClient } from '../../vici/index.js';
 import { discoveredTunnel, type AgentConfig, type TunnelConfig } from '../config/load.js';
 import { ViciError } from '../../vici/index.js';
-import { childConnMap, tunnelIke, type ChildConnInfo } from './conns.js';
+import { childConnMap, responderConns, tunnelIke, type ChildConnInfo, type ResponderConn } from './conns.js';
+import { connsKey, connsStep, settleConns, type ConnsWatch } from './conns-watch.js';
 import type { ActionKind, ActionReason, AgentEvents } from './events.js';
 import { classifyFailure } from './failure-reason.js';
 import { HealthChecker, type HealthReport, type InboundMark, type RunProbe } from './health.js';
@@ -17,6 +18,7 @@ import {
   afterCharonLost,
   afterProbes,
   charonRestarted,
+  configAppeared,
   needsReadAfterRound,
   provenSet,
   newIkeStream,
@@ -99,6 +101,16 @@ export class Agent extends EventEmitter<AgentEvents> {
   private conns = new Map<string, ChildConnInfo>();
   /** list-conns has answered at least once: a child missing from `conns` is really not loaded. */
   private connsKnown = false;
+  /** Loaded connections charon cannot initiate (discover keeps none of them). */
+  private responders: ResponderConn[] = [];
+  /** Responder connections already named in the log. */
+  private readonly respondersSaid = new Set<string>();
+  /** The config source: when list-conns is read next, and whether its answer has settled. */
+  private connsWatch: ConnsWatch = settleConns(undefined, 0);
+  private connsTimer?: NodeJS.Timeout;
+  private connsChain = 0;
+  /** Since the last reconnect, until list-conns settled: configs that appear come with charon's restart. */
+  private afterReconnect = false;
   /** Missing CHILD_SA configs already named in the log. */
   private readonly missingSaid = new Set<string>();
   private readonly workers: number;
@@ -144,6 +156,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     return this.connsKnown ? this.conns.has(child) : undefined;
   }
 
+  /** Loaded connections that only answer (remote %any, a subnet or a range): listed, never kept. */
+  responderConns(): readonly ResponderConn[] {
+    return this.config.discover ? this.responders : [];
+  }
+
   /** When the tunnel's next probe round starts (ms), if one is scheduled. */
   nextProbeAt(name: string): number | undefined {
     return this.health.nextRoundAt(name);
@@ -182,6 +199,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const stopping = new Error('agent stopping');
     for (const set of this.creations.values()) for (const w of set) w.lost(stopping);
     if (this.watchTimer) clearTimeout(this.watchTimer);
+    if (this.connsTimer) clearTimeout(this.connsTimer);
     this.health.stop();
     this.queue.shutdown();
     if (this.charonStoppingTimer) clearTimeout(this.charonStoppingTimer);
@@ -209,14 +227,21 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   // ---- wiring -------------------------------------------------------------------------------
 
-  private setTunnels(configured: readonly TunnelConfig[]): void {
+  /**
+   * The desired set: the file's tunnels, and with `discover` every CHILD_SA config of a connection charon
+   * can initiate. `forget`: list-conns' answer has settled, so a discovered tunnel it lacks was unloaded
+   * (before that, charon may still be loading its configs).
+   */
+  private setTunnels(configured: readonly TunnelConfig[], forget = true): void {
     const next = new Map<string, TunnelConfig>(configured.map((t) => [t.name, t]));
     if (this.config.discover) {
+      const named = new Set(configured.map((t) => t.child));
       for (const [child, info] of this.conns) {
-        if (![...next.values()].some((t) => t.child === child)) next.set(child, discoveredTunnel(this.config, child, info.ike));
+        if (info.initiable && !named.has(child)) next.set(child, discoveredTunnel(this.config, child, info.ike));
       }
     }
-    for (const name of [...this.tunnels.keys()]) {
+    for (const [name, v] of [...this.tunnels]) {
+      if (!next.has(name) && !forget && v.config.discovered && this.config.discover) next.set(name, v.config);
       if (!next.has(name)) {
         this.tunnels.delete(name);
         this.queue.forget(name);
@@ -240,9 +265,24 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   private async loadConns(): Promise<void> {
-    const map = childConnMap(await this.vici.listConns());
+    const answer = await this.vici.listConns();
+    const map = childConnMap(answer);
     this.conns = map;
     this.connsKnown = true;
+    this.responders = responderConns(answer);
+    if (this.config.discover) {
+      const names = new Set(this.responders.map((r) => r.ike));
+      for (const ike of this.respondersSaid) if (!names.has(ike)) this.respondersSaid.delete(ike);
+      for (const r of this.responders) {
+        if (this.respondersSaid.has(r.ike)) continue;
+        this.respondersSaid.add(r.ike);
+        const remote = r.remoteAddrs.join(',') || '%any';
+        this.log.info(
+          { ike: r.ike, children: r.children, remoteAddrs: r.remoteAddrs },
+          `connection ${r.ike} only answers (remote ${remote}): a responder, not kept alive`,
+        );
+      }
+    }
     for (const t of this.config.tunnels) {
       if (map.has(t.child) || !t.enabled) this.missingSaid.delete(t.child);
       else if (!this.missingSaid.has(t.child)) {
@@ -251,7 +291,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         const like = closest(t.child, [...map.keys()]);
         this.log.warn(
           { tunnel: t.name, child: t.child, ...(like ? { didYouMean: like } : {}) },
-          `tunnel ${t.name}: charon has no CHILD_SA config named ${JSON.stringify(t.child)}${like ? ` (did you mean ${JSON.stringify(like)}?)` : ''}; not-loaded, tried again with back-off`,
+          `tunnel ${t.name}: charon has no CHILD_SA config named ${JSON.stringify(t.child)}${like ? ` (did you mean ${JSON.stringify(like)}?)` : ''}; not-loaded, repaired as soon as charon loads it`,
         );
       }
     }
@@ -268,12 +308,22 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.log.info({ downMs }, 'VICI connection restored, resyncing every tunnel');
       this.emit('vici-restored', { downMs, at: Date.now() });
     }
+    // charon's configs may still be arriving (strongswan.service loads them after the socket appears):
+    // list-conns is read again until its answer settles.
+    const chain = ++this.connsChain;
+    this.connsWatch = settleConns(this.connsWatch, Date.now());
+    if (reconnected) this.afterReconnect = true;
+    let key: string | undefined;
     try {
       await this.loadConns();
+      key = connsKey(this.conns);
     } catch (err) {
       this.log.warn({ err: errMessage(err) }, 'list-conns failed; reconciling with the configured names');
     }
-    this.setTunnels(this.config.tunnels);
+    const step = connsStep(this.connsWatch, key, Date.now(), this.config.connsRefreshMs);
+    this.connsWatch = step.watch;
+    this.setTunnels(this.config.tunnels, step.settled && key !== undefined);
+    this.scheduleConnsRefresh(chain, step.delayMs);
     for (const [name, v] of this.tunnels) {
       // After a charon restart, a start_action=start child comes back by itself: give it the grace.
       if (reason === 'resync' && v.conn?.startAction && /start/.test(v.conn.startAction)) {
@@ -284,12 +334,66 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
   }
 
+  private scheduleConnsRefresh(chain: number, delayMs: number | undefined): void {
+    if (this.connsTimer) clearTimeout(this.connsTimer);
+    this.connsTimer = undefined;
+    if (delayMs === undefined || this.stopping || chain !== this.connsChain) return;
+    this.connsTimer = setTimeout(() => void this.refreshConns(chain), delayMs);
+    this.connsTimer.unref();
+  }
+
+  /**
+   * The config source's read: tunnels whose config charon loaded since are reconciled at once (their
+   * back-off cleared: the wait was for the config, not the peer), those it unloaded are reconciled
+   * (not-loaded) or, when discovered, forgotten once the answer has settled.
+   */
+  private async refreshConns(chain: number): Promise<void> {
+    if (this.stopping || chain !== this.connsChain) return;
+    if (!this.vici.connected) return; // the resync after the reconnect starts the source again
+    const before = this.connsKnown ? this.conns : undefined;
+    let key: string | undefined;
+    try {
+      await this.loadConns();
+      key = connsKey(this.conns);
+    } catch (err) {
+      this.log.debug({ err: errMessage(err) }, 'list-conns failed; read again later');
+    }
+    if (this.stopping || chain !== this.connsChain) return;
+    const wasSettling = this.connsWatch.settling;
+    const step = connsStep(this.connsWatch, key, Date.now(), this.config.connsRefreshMs);
+    this.connsWatch = step.watch;
+    if (key !== undefined && (step.changed || (wasSettling && step.settled))) {
+      const known = new Set(this.tunnels.keys());
+      this.setTunnels(this.config.tunnels, step.settled);
+      const now = Date.now();
+      for (const [name, v] of this.tunnels) {
+        const had = before?.has(v.config.child) ?? false;
+        const has = this.conns.has(v.config.child);
+        if (!known.has(name) || (has && !had)) {
+          const starts = /start/.test(v.conn?.startAction ?? '');
+          v.runtime = configAppeared(v.runtime, { now, graceMs: starts ? v.config.charonGraceMs : 0, afterRestart: this.afterReconnect });
+          const ike = tunnelIke(v.config, v.conn);
+          if (ike !== undefined) this.ikeStreams.delete(ike);
+          this.log.info({ tunnel: name, child: v.config.child, ike }, `tunnel ${name}: charon loaded its config; reconciling now`);
+          this.queue.add(name, 'resync');
+        } else if (had && !has) {
+          this.queue.add(name, 'resync');
+        }
+      }
+      for (const name of known) if (!this.tunnels.has(name)) this.log.info({ tunnel: name }, `tunnel ${name}: charon unloaded its config; forgotten`);
+    }
+    if (step.settled) this.afterReconnect = false;
+    this.scheduleConnsRefresh(chain, step.delayMs);
+  }
+
   private onViciLost(err: Error): void {
     if (this.viciLostAt !== undefined) return;
     this.viciLostAt = Date.now();
     this.log.warn({ err: err.message }, 'VICI connection lost; events may be missed until it is back');
     for (const set of this.creations.values()) for (const w of set) w.lost(err);
     this.emit('vici-lost', { error: err.message, at: this.viciLostAt });
+    if (this.connsTimer) clearTimeout(this.connsTimer);
+    this.connsTimer = undefined;
     for (const v of this.tunnels.values()) v.runtime = { ...afterCharonLost(v.runtime, this.viciLostAt), status: 'vici-down' };
   }
 

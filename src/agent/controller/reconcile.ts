@@ -190,15 +190,7 @@ function afterCharonRestart(reasons: ReadonlySet<Reason>): boolean {
 }
 
 export function reconcile(i: ReconcileInput): Transition {
-  const t = decide(i);
-  // A tunnel whose CHILD_SA config charon does not have is said so plainly, not "down" or "backoff":
-  // the fix is in charon's configuration (or the agent's), not in the peer. Attempts go on, backing
-  // off: the config may be loaded later, and no event says when.
-  if (i.policy.configLoaded === false && i.obs.up.length === 0 && (t.state.status === 'down' || t.state.status === 'backoff')) {
-    t.state.status = 'not-loaded';
-    t.why = `charon has no CHILD_SA config named ${JSON.stringify(i.policy.childName ?? i.policy.name)}; ${t.why}`;
-  }
-  return t;
+  return decide(i);
 }
 
 function decide(i: ReconcileInput): Transition {
@@ -290,6 +282,10 @@ function decide(i: ReconcileInput): Transition {
 
   if (!installed) {
     if (obs.charonBusy) return done('connecting', 'charon is negotiating', BUSY_RECHECK_MS);
+    // A tunnel whose CHILD_SA config charon does not have is said so plainly, not "down" or "backoff":
+    // the fix is in charon's configuration (or the agent's), not in the peer. Nothing is attempted: the
+    // config source reads list-conns again and reconciles the tunnel as soon as charon loads it.
+    if (policy.configLoaded === false) return done('not-loaded', `charon has no CHILD_SA config named ${JSON.stringify(policy.childName ?? policy.name)}; waiting for charon to load it`);
     if (now < s.graceUntil) return done('waiting-for-charon', 'charon restores it itself (close_action/dpd_action/start_action)', s.graceUntil - now);
     if (now < s.nextAttemptAt) return done('backoff', s.damped ? 'damped: repairs do not hold' : 'backing off', s.nextAttemptAt - now);
     const ike = i.ike;
@@ -348,6 +344,18 @@ function queued(s: TunnelRuntime): { queued?: true } {
 /** charon came back after a restart: the tunnel's next initiate is sent without waiting inside charon. */
 export function charonRestarted(state: TunnelRuntime): TunnelRuntime {
   return { ...state, afterRestart: true };
+}
+
+/**
+ * charon loaded the tunnel's CHILD_SA config (at its start, or `swanctl --load-conns` later): whatever
+ * back-off the tunnel had waited for the config, not for the peer, so it is tried at once (damping
+ * stays: that is the peer's doing). charon starts a start_action=start child itself: `graceMs` gives it
+ * that time. `afterRestart`: it came with charon's restart, so its initiate does not wait inside charon.
+ */
+export function configAppeared(state: TunnelRuntime, o: { now: number; graceMs: number; afterRestart: boolean }): TunnelRuntime {
+  const s: TunnelRuntime = { ...state, failures: 0, graceUntil: Math.max(state.graceUntil, o.now + o.graceMs) };
+  if (!s.damped) s.nextAttemptAt = 0;
+  return o.afterRestart ? charonRestarted(s) : s;
 }
 
 /** An action is about to run: probe results from before it no longer describe the tunnel. */

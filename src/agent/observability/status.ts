@@ -8,7 +8,7 @@ import type { TunnelObservation } from '../controller/observe.js';
 import { isHealthy, type TunnelRuntime, type TunnelStatus } from '../controller/reconcile.js';
 import type { ProbeResult } from '../../probes/types.js';
 import type { TunnelView } from '../controller/agent.js';
-import { tunnelIke } from '../controller/conns.js';
+import { tunnelIke, type ResponderConn } from '../controller/conns.js';
 
 export type StatusView = 'agent' | 'charon';
 
@@ -102,6 +102,18 @@ export interface StatusDocument {
   charon: { vici_socket: string; notes: string[] } | null;
   counts: Partial<Record<TunnelStatus, number>>;
   tunnels: TunnelStatusDoc[];
+  /** Loaded connections that only answer (remote %any, a subnet or a range): `discover` keeps none of them. */
+  responders: ResponderStatus[];
+}
+
+export interface ResponderStatus {
+  ike: string;
+  children: string[];
+  remote_addrs: string[];
+}
+
+function responderStatus(r: ResponderConn): ResponderStatus {
+  return { ike: r.ike, children: [...r.children], remote_addrs: [...r.remoteAddrs] };
 }
 
 /** One tunnel as the builder needs it; the agent fills everything, charon's view the first part. */
@@ -268,9 +280,10 @@ export function statusDocument(
   tunnels: readonly TunnelInput[],
   now: number,
   about: Pick<StatusDocument, 'agent' | 'charon'>,
+  responders: readonly ResponderConn[] = [],
 ): StatusDocument {
   const docs = tunnels.map((t) => tunnelStatus(t, now)).sort((a, b) => a.name.localeCompare(b.name));
-  return { view, generated_at: new Date(now).toISOString(), ...about, counts: countByStatus(docs), tunnels: docs };
+  return { view, generated_at: new Date(now).toISOString(), ...about, counts: countByStatus(docs), tunnels: docs, responders: responders.map(responderStatus) };
 }
 
 /** The running agent as its status view reads it. */
@@ -278,6 +291,8 @@ export interface AgentStatusSource {
   view(): ReadonlyMap<string, TunnelView>;
   nextProbeAt(name: string): number | undefined;
   configLoaded(child: string): boolean | undefined;
+  /** The responder connections discover passed over (none without discover). */
+  responderConns(): readonly ResponderConn[];
   readonly viciConnected: boolean;
 }
 
@@ -303,5 +318,5 @@ export function agentStatusDocument(agent: AgentStatusSource, about: NonNullable
     if (next !== undefined) t.nextProbeAt = next;
     return t;
   });
-  return statusDocument('agent', inputs, now, { agent: { ...about, vici_connected: connected }, charon: null });
+  return statusDocument('agent', inputs, now, { agent: { ...about, vici_connected: connected }, charon: null }, agent.responderConns());
 }
