@@ -126,6 +126,36 @@ function swanctlSecrets(p: LabPlan): string {
 `;
 }
 
+/**
+ * The left's connections alone (what `swanctl --load-conns` replaces: a connection missing from the file is
+ * unloaded): the site-to-site connection without the children `without`, and with `responder` a road-warrior
+ * connection `rw` beside it (remote_addrs %any, child rw-net) that charon can only answer.
+ */
+export function leftSwanctlConns(p: LabPlan, o: { without?: readonly string[]; responder?: boolean } = {}): string {
+  const site = leftSwanctlConf({ ...p, children: p.children.filter((c) => !(o.without ?? []).includes(c.name)) });
+  const conns = site.slice(0, site.indexOf('\n}\n') + 1);
+  const rw = `  rw {
+    version = 2
+    local_addrs = ${p.leftOuter}
+    remote_addrs = %any
+    proposals = ${PROPOSAL}
+    local {
+      auth = psk
+      id = ${p.leftOuter}
+    }
+    remote {
+      auth = psk
+    }
+    children {
+      rw-net {
+        local_ts = 10.1.0.0/24
+        esp_proposals = ${PROPOSAL}
+      }
+    }
+  }`;
+  return `${conns}${o.responder ? `${rw}\n` : ''}}\n`;
+}
+
 export function leftSwanctlConf(p: LabPlan): string {
   const conn = swanctlConn({
     name: p.ikeName,

@@ -24,6 +24,7 @@ import {
   ipsecSecrets,
   leftIpsecConf,
   leftSwanctlConf,
+  leftSwanctlConns,
   rightSwanctlConf,
   strongswanConf,
   type ChildPlan,
@@ -117,7 +118,15 @@ export interface Lab {
   restoreLink(): Promise<void>;
   /** SIGTERM: charon (or starter and its charon) sends DELETE for its IKE_SAs first, so the peer clears them too */
   stopLocalCharon(): Promise<void>;
-  startLocalCharon(): Promise<void>;
+  /** `load: false`: the socket only, no config loaded yet (strongswan.service loads them after the socket appears). */
+  startLocalCharon(opts?: { load?: boolean }): Promise<void>;
+  /** Loads the left's config (credentials and connections), as `swanctl --load-all` does (swanctl front end). */
+  loadLocalConfig(): Promise<void>;
+  /**
+   * `swanctl --load-conns` on the left with the lab's connection less the children `without`, and with
+   * `responder` a road-warrior connection beside it (swanctl front end). Connections not in the file are unloaded.
+   */
+  loadLocalConns(o?: { without?: readonly string[]; responder?: boolean }): Promise<void>;
   stopTarget(port?: number): Promise<void>;
   startTarget(port?: number): Promise<void>;
   close(): Promise<void>;
@@ -273,6 +282,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const spawned = new Set<ChildProcess>();
   let spawnCount = 0;
   let closed = false;
+  let connsFiles = 0;
   const gwOf = (side: Side) => (side === 'left' ? left : right);
 
   const closeSyncNow = () => {
@@ -555,10 +565,17 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     async stopLocalCharon() {
       await stopDaemon('left', 'SIGTERM');
     },
-    async startLocalCharon() {
+    async startLocalCharon(opts = {}) {
       if (daemons.left) return;
       await startDaemon('left');
-      await loadConfig('left');
+      if (opts.load !== false) await loadConfig('left');
+    },
+    loadLocalConfig: () => loadConfig('left'),
+    async loadLocalConns(o = {}) {
+      if (leftStroke) throw new Error('loadLocalConns: the swanctl front end only');
+      const file = `${left.dir}/conns-${++connsFiles}.conf`;
+      writeFileSync(file, leftSwanctlConns(plan, o));
+      await swanctl('left', ['--load-conns', '--file', file]);
     },
     stopTarget,
     startTarget,
