@@ -236,6 +236,26 @@ describe('the Debian package under a booted systemd', () => {
     await sh('cat > /etc/ipsec-keepalive/config.yaml', { input: agentConfig('3s') });
   });
 
+  it('discover: true, then systemctl restart strongswan (its configs loaded after its socket): every CHILD_SA back within 2 s', async () => {
+    await sh('cat > /etc/ipsec-keepalive/config.yaml', { input: 'vici:\n  socket: unix:///var/run/charon.vici\ndiscover: true\nmetrics:\n  enabled: true\n  listen: 127.0.0.1:9842\n' });
+    await sh('systemctl reload ipsec-keepalive');
+    await waitFor(async () => /"discovered":true[^]*"discovered":true/.test(await out('ipsec-keepalive status --json')), { timeoutMs: 10_000, intervalMs: 200, what: 'both tunnels discovered' });
+    await waitFor(allUp, { timeoutMs: 10_000, intervalMs: 200, what: 'both tunnels up' });
+    const before = (await journal('')).length;
+    // charon-systemd first, then ExecStartPost's `swanctl --load-all`: restart returns once both ran.
+    await sh('systemctl restart strongswan');
+    const t0 = Date.now();
+    await waitFor(allUp, { timeoutMs: 10_000, intervalMs: 100, what: 'both discovered tunnels back after the restart' });
+    const ms = Date.now() - t0;
+    assert.ok(ms < 2000, `back ${ms} ms after strongswan's restart returned`);
+    const since = msgs((await journal('')).slice(before));
+    assert.ok(since.includes('VICI connection lost; events may be missed until it is back'), since.join('\n'));
+    assert.deepEqual(since.filter((m) => /forgotten|damping|did not hold/.test(m)), [], 'a restart forgets nothing and damps nothing');
+    await sh('cat > /etc/ipsec-keepalive/config.yaml', { input: agentConfig('3s') });
+    await sh('systemctl reload ipsec-keepalive');
+    await waitFor(async () => (await unit('StatusText')) === '2/2 tunnels up', { timeoutMs: 15_000, intervalMs: 250, what: 'STATUS=2/2 tunnels up with the configured tunnels again' });
+  });
+
   it('journalctl -p warning shows only warnings and worse; -o cat gives one JSON object a line', async () => {
     const warnings = await journal('-p warning');
     assert.ok(warnings.length > 0, 'the charon restart logged a warning');
