@@ -87,6 +87,11 @@ step "booted"
 
 DEB=$(cd "$SYSTEM_ROOT/root/debs" && ls ipsec-keepalive_*.deb)
 cd "$CHECKOUT"
+rc=0
 IK_SYSTEM_PID=$BOOT_PID IK_SYSTEM_DEB=/root/debs/$DEB \
-  node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/system/*.test.ts
+  node --import tsx --test --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=./scripts/test-kinds.mjs --test-reporter-destination="$OUT/kinds" \
+  --test-concurrency=1 --test-timeout=600000 test/system/*.test.ts || rc=$?
+cat "$OUT/kinds"
+[ "$rc" -eq 0 ] || exit "$rc"
 step "system tests"
