@@ -4,7 +4,11 @@ import { readFileSync } from 'node:fs';
 import { mkdtempSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, parseConfig } from '../../src/agent/config/load.js';
+
+const LOAD_TS = fileURLToPath(new URL('../../src/agent/config/load.ts', import.meta.url));
 
 const minimal = `
 tunnels:
@@ -94,9 +98,15 @@ tunnels:
       const p = join(dir, 'c.yaml');
       writeFileSync(p, minimal);
       assert.equal((await loadConfig(p)).path, p);
+      chmodSync(p, 0);
       if (process.getuid?.() !== 0) {
-        chmodSync(p, 0);
         await assert.rejects(loadConfig(p), /permission denied/);
+      } else {
+        // root reads any file: the case runs without the capabilities that let it (as an unprivileged reader would be).
+        const drop = '-dac_override,-dac_read_search';
+        const code = `import(${JSON.stringify(LOAD_TS)}).then((m) => m.loadConfig(${JSON.stringify(p)})).then(() => console.log('read'), (e) => console.log(e.message))`;
+        const r = spawnSync('setpriv', [`--inh-caps=${drop}`, `--bounding-set=${drop}`, '--', process.execPath, '--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8' });
+        assert.equal(r.stdout.trim(), `${p}: cannot read config: permission denied`, r.stderr);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
