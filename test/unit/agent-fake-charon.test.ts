@@ -64,13 +64,16 @@ interface Rig {
   /** Each initiate's handler: answers success by default. */
   onInitiate: (msg: Record<string, unknown>) => void;
   actions: Array<{ kind: string; result: string; ms: number }>;
+  /** Each reconcile's result, in order. */
+  reconciles: string[];
+  cfg: ReturnType<typeof parseConfig>;
 }
 
 const rigs: Rig[] = [];
 
 async function rig(config = CONFIG): Promise<Rig> {
   const charon = await FakeCharon.start();
-  const r = { charon, sa: {}, seq: [], actions: [], conns: GW, connReads: 0, onInitiate: () => undefined } as unknown as Rig;
+  const r = { charon, sa: {}, seq: [], actions: [], reconciles: [], conns: GW, connReads: 0, onInitiate: () => undefined } as unknown as Rig;
   charon.on('list-sas', ({ conn }) => {
     r.seq.push('list-sas');
     if (r.sa.gw) conn.event('list-sa', { gw: r.sa.gw });
@@ -92,6 +95,8 @@ async function rig(config = CONFIG): Promise<Rig> {
   await r.vici.connect();
   r.agent = new Agent({ config: cfg, vici: r.vici, logger: log, runProbe: () => Promise.reject(new Error('no probes here')) });
   r.agent.on('action', (a) => r.actions.push({ kind: a.kind, result: a.result, ms: a.ms }));
+  r.agent.on('reconcile', (e) => r.reconciles.push(e.result));
+  r.cfg = cfg;
   rigs.push(r);
   return r;
 }
@@ -99,6 +104,22 @@ async function rig(config = CONFIG): Promise<Rig> {
 /** The agent has read the tunnel up and has nothing left to do. */
 async function steady(r: Rig): Promise<void> {
   await until(() => r.agent.statusOf('a') === 'up', 'the tunnel reconciled up');
+}
+
+/**
+ * A negative check must hold across a later read: a reconcile that decided nothing and requeued nothing
+ * ('ok' without an action), then a reload's read of charon, and its reconcile again quiet.
+ */
+async function quietAcrossARead(r: Rig): Promise<void> {
+  const quiet = async (from: number, what: string) => {
+    await until(() => r.reconciles.slice(from).includes('ok'), `${what} (reconciles: ${r.reconciles.slice(from).join(', ')})`);
+  };
+  await quiet(Math.max(0, r.reconciles.length - 1), 'a reconcile that leaves nothing pending');
+  const reads = r.seq.filter((c) => c === 'list-sas').length;
+  const from = r.reconciles.length;
+  await r.agent.reload(r.cfg);
+  await until(() => r.seq.filter((c) => c === 'list-sas').length > reads, 'the read after the reload');
+  await quiet(from, "the reload's reconcile, quiet too");
 }
 
 /** The agent started on charon holding the tunnel's CHILD_SA (1 on IKE_SA 1), read up; the commands so far forgotten. */
@@ -141,6 +162,7 @@ describe('agent: repairs from the event', () => {
     r.charon.emit('child-updown', { gw: ike(1, [child(1, 'DELETING')]) });
     await until(() => r.seq.includes('list-sas'), 'a read');
     await steady(r);
+    await quietAcrossARead(r);
     assert.deepEqual(r.seq.filter((c) => c.startsWith('initiate')), [], `commands: ${r.seq.join(', ')}`);
   });
 });
@@ -237,6 +259,7 @@ describe("agent: charon's loaded configs as the desired set (the config source)"
     await r.agent.start();
     await steady(r);
     await connReads(r, 3);
+    await quietAcrossARead(r);
     assert.deepEqual([...r.agent.view().keys()], ['a']);
     assert.deepEqual(r.seq.filter((c) => c.startsWith('initiate')), ['initiate a timeout=10000'], 'rw-net is never initiated');
     assert.deepEqual(r.agent.responderConns(), [{ ike: 'rw', children: ['rw-net'], remoteAddrs: ['%any'] }]);
