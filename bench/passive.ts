@@ -9,8 +9,8 @@
 // probe-only anchor covers its interval evenly; passive detection does not depend on the phase.
 // Probe proof: a third small lab where one tunnel's probe target sits behind its sibling's SA: sampled
 // /metrics says whether that tunnel ever counted as healthy.
-import { startLab } from '../test/lab/lab.js';
-import { run } from '../test/lab/proc.js';
+import { startLab } from '../lab/lab.js';
+import { run } from '../lab/proc.js';
 import { agentConfig, logTime, startBenchAgent, type BenchAgent } from './lib/agent.js';
 import { buildAgent, loadBuilt } from './lib/build.js';
 import { round, sleep, type BenchOptions } from './lib/common.js';

@@ -17,7 +17,7 @@ import { UNHELD_LIMIT } from '../src/agent/controller/reconcile.js';
 import { pino } from 'pino';
 import type { Agent } from '../src/agent/controller/agent.js';
 import type { ViciClient } from '../src/vici/index.js';
-import { startLab, type Lab } from '../test/lab/lab.js';
+import { startLab, type Lab } from '../lab/lab.js';
 import { agentConfig, logTime, startBenchAgent, type BenchAgent, type LogLine } from './lib/agent.js';
 import { buildAgent, loadBuilt } from './lib/build.js';
 import { dbg, round, within, type BenchOptions } from './lib/common.js';

@@ -18,7 +18,7 @@
 import { readFileSync } from 'node:fs';
 import type { ViciClient } from '../src/vici/index.js';
 import { BUILTIN_TUNING } from '../src/agent/config/load.js';
-import { startLab, type Lab } from '../test/lab/lab.js';
+import { startLab, type Lab } from '../lab/lab.js';
 import { agentConfig, logTime, startBenchAgent, type BenchAgent } from './lib/agent.js';
 import { buildAgent, loadBuilt } from './lib/build.js';
 import { dbg, round, sleep, type BenchOptions } from './lib/common.js';

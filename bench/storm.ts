@@ -4,7 +4,7 @@
 // The agent runs with vici.max_concurrent_initiates 4 (the default) and other values; each storm counts the
 // agent's initiate errors and timeouts (its own concurrency against charon's workers, strongSwan #2776) and
 // watches charon's answers: a list-sas every 100 ms whose slowest reply says whether charon was ever wedged.
-import { startLab, type Lab } from '../test/lab/lab.js';
+import { startLab, type Lab } from '../lab/lab.js';
 import { agentConfig, logTime, startBenchAgent, type BenchAgent } from './lib/agent.js';
 import { buildAgent, loadBuilt } from './lib/build.js';
 import { dbg, round, sleep, type BenchOptions } from './lib/common.js';

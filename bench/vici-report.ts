@@ -3,7 +3,7 @@
 // --quick reads the last vici.json and says how old it is.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { run } from '../test/lab/proc.js';
+import { run } from '../lab/proc.js';
 import { ROOT } from './lib/build.js';
 import type { BenchOptions } from './lib/common.js';
 import type { ViciRow } from './vici.js';

@@ -114,7 +114,7 @@ function decodeFigures(rows: ViciRow[]): void {
 }
 
 async function labFigures(rows: ViciRow[], sizes: number[]): Promise<void> {
-  const { cleanupStaleLabs, startLab } = await import('../test/lab/lab.js');
+  const { cleanupStaleLabs, startLab } = await import('../lab/lab.js');
   await cleanupStaleLabs();
   for (const total of sizes) {
     const t0 = Date.now();

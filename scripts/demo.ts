@@ -7,9 +7,9 @@
 // Everything printed after the agent starts goes through one timeline ordered by time: the agent's
 // lines by their own timestamps, the demo's "===" marks by when they happened.
 import { parseArgs } from 'node:util';
-import { cleanupStaleLabs, startLab, type Lab } from '../test/lab/lab.js';
+import { cleanupStaleLabs, startLab, type Lab } from '../lab/lab.js';
 import { labConfig, startAgent, type LogLine, type RunningAgent } from '../test/integration/agent-harness.js';
-import { waitFor } from '../test/lab/wait.js';
+import { waitFor } from '../lab/wait.js';
 import { allUp, faultTable, lastRepairAt, formatAgentLine, formatTable, isShown, logTime, relStamp, repairAfter, Timeline, type FaultWindow } from './demo/timeline.js';
 
 const { values } = parseArgs({ options: { once: { type: 'boolean' }, 'ipsec-conf': { type: 'boolean' } } });

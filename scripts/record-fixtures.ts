@@ -7,8 +7,8 @@
 import { mkdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PROPOSAL } from '../test/lab/config.js';
-import { cleanupStaleLabs, startLab, type Lab } from '../test/lab/lab.js';
+import { PROPOSAL } from '../lab/config.js';
+import { cleanupStaleLabs, startLab, type Lab } from '../lab/lab.js';
 import { ViciClient } from '../src/vici/client.js';
 import { startRecorder } from '../src/vici/recorder.js';
 import { SCENARIO_CLIENT_OPTIONS, SCENARIOS, type World } from '../test/support/fixture-scenarios.js';

@@ -68,7 +68,7 @@ debian_root "$SYSTEM_ROOT" systemd,systemd-sysv,dbus
 debian_prepare "$SYSTEM_ROOT"
 mkdir -p "$SYSTEM_ROOT/root/debs"
 cp "$OUT"/*.deb "$SYSTEM_ROOT/root/debs/"
-cp test/lab/target-server.mjs "$SYSTEM_ROOT/root/"
+cp lab/target-server.mjs "$SYSTEM_ROOT/root/"
 step "fresh Debian 12 root"
 # What the operator had before our package: strongSwan (swanctl front end, charon-systemd), the peer's
 # charon for the test's second gateway, and Node 20. Installed before the boot, while the root shares

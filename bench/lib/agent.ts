@@ -4,10 +4,10 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { Lab } from '../../test/lab/lab.js';
-import { waitFor } from '../../test/lab/wait.js';
+import type { Lab } from '../../lab/lab.js';
+import { waitFor } from '../../lab/wait.js';
 import { built } from './build.js';
-import { onLines, parseLogLine, type LogLine } from '../../test/lab/json-lines.js';
+import { onLines, parseLogLine, type LogLine } from '../../lab/json-lines.js';
 
 export type { LogLine };
 

@@ -3,7 +3,7 @@
 // BENCH_SOURCE=worktree snapshots the working tree instead (copied first, then compiled). It is compiled with
 // the project's tsconfig.build.json (what `npm run build` ships) into node_modules/.cache, outside lint and
 // type-check, where module resolution still finds node_modules. Everything the benchmarks run of the product
-// (the agent CLI, the in-process Agent, ViciClient, probeAll) is loaded from there; test/lab is the world and
+// (the agent CLI, the in-process Agent, ViciClient, probeAll) is loaded from there; lab/ is the world and
 // is used from the tree.
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';

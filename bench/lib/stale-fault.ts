@@ -1,7 +1,7 @@
 // A stale CHILD_SA on demand, timed against the agent's probe schedule (bench:stale, bench:passive).
 import type { ViciClient } from '../../src/vici/index.js';
-import type { Lab } from '../../test/lab/lab.js';
-import { run } from '../../test/lab/proc.js';
+import type { Lab } from '../../lab/lab.js';
+import { run } from '../../lab/proc.js';
 import { logTime, type BenchAgent } from './agent.js';
 import { sleep } from './common.js';
 

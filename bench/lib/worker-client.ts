@@ -1,10 +1,10 @@
 // Starts bench/lib/worker.ts in a lab's left namespace and talks to it (JSON lines).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Lab } from '../../test/lab/lab.js';
+import type { Lab } from '../../lab/lab.js';
 import { built } from './build.js';
 import type { RecoveryRequest, RecoveryResult, WatchRequest, WatchResult, WorkerInit } from './worker.js';
-import { onLines } from '../../test/lab/json-lines.js';
+import { onLines } from '../../lab/json-lines.js';
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'worker.ts');
 

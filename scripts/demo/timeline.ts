@@ -1,6 +1,6 @@
 // The demo's output, without I/O: one time-ordered timeline of the agent's log lines and the demo's
 // own marks, which agent lines are worth showing and how, and the per-fault table at the end of a tour.
-import type { LogLine } from '../../test/lab/json-lines.js';
+import type { LogLine } from '../../lab/json-lines.js';
 
 /** An entry the timeline let go: `late` when it arrived after something stamped later was already printed. */
 export interface Released<T> {

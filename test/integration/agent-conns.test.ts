@@ -4,9 +4,9 @@
 // beside the site-to-site connection; a connection unloaded and loaded again with `swanctl --load-conns`.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLab, type Lab } from '../lab/lab.js';
-import { inNetns, runCli } from '../lab/cli-run.js';
-import { waitFor } from '../lab/wait.js';
+import { startLab, type Lab } from '../../lab/lab.js';
+import { inNetns, runCli } from '../../lab/cli-run.js';
+import { waitFor } from '../../lab/wait.js';
 import { everyTunnelOnce, installedCount, labConfig, startAgent, watchLeft, type RunningAgent, type Watcher } from './agent-harness.js';
 
 /** The config source's interval in this lab: a config loaded later must be kept within it. */

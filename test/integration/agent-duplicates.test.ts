@@ -2,8 +2,8 @@
 // removes duplicates that exist anyway (keeping the newest), saying so.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLab, type Lab } from '../lab/lab.js';
-import { waitFor } from '../lab/wait.js';
+import { startLab, type Lab } from '../../lab/lab.js';
+import { waitFor } from '../../lab/wait.js';
 import { installedCount, labConfig, startAgent, watchLeft, type RunningAgent } from './agent-harness.js';
 import { ViciClient } from '../../src/vici/index.js';
 

@@ -3,8 +3,8 @@
 // `enabled: false`. Scenarios 1, 2, 3 and 9 of the agent issue.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLab, type Lab } from '../lab/lab.js';
-import { waitFor } from '../lab/wait.js';
+import { startLab, type Lab } from '../../lab/lab.js';
+import { waitFor } from '../../lab/wait.js';
 import { everyTunnelOnce, installedCount, labConfig, startAgent, watchLeft, type RunningAgent, type Watcher } from './agent-harness.js';
 
 /** Event-driven repairs must be back "well under a second". */

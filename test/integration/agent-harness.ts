@@ -4,10 +4,10 @@ import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { Lab } from '../lab/lab.js';
-import { onLines, parseLogLine, type LogLine } from '../lab/json-lines.js';
-import { waitFor } from '../lab/wait.js';
-import { SOURCE_ENTRY } from '../lab/cli-run.js';
+import type { Lab } from '../../lab/lab.js';
+import { onLines, parseLogLine, type LogLine } from '../../lab/json-lines.js';
+import { waitFor } from '../../lab/wait.js';
+import { SOURCE_ENTRY } from '../../lab/cli-run.js';
 import { ViciClient, type ChildUpdown } from '../../src/vici/index.js';
 
 

@@ -3,8 +3,8 @@
 // after the first conn, and the hardened file has closeaction/dpdaction=restart.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLab, type Lab } from '../lab/lab.js';
-import { waitFor } from '../lab/wait.js';
+import { startLab, type Lab } from '../../lab/lab.js';
+import { waitFor } from '../../lab/wait.js';
 import { installedCount, labConfig, startAgent, watchLeft, type RunningAgent, type Watcher } from './agent-harness.js';
 
 const T = 'ikev2-vpn-141';

@@ -4,11 +4,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { startLab, type Lab } from '../lab/lab.js';
+import { startLab, type Lab } from '../../lab/lab.js';
 import { labConfig, startAgent, type RunningAgent } from './agent-harness.js';
-import { run } from '../lab/proc.js';
-import { waitFor } from '../lab/wait.js';
-import { inNetns, runCli } from '../lab/cli-run.js';
+import { run } from '../../lab/proc.js';
+import { waitFor } from '../../lab/wait.js';
+import { inNetns, runCli } from '../../lab/cli-run.js';
 
 /** The operators' probe interval: a stale tunnel found only by probes waits up to a minute. */
 const INTERVAL = '60s';

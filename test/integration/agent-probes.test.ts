@@ -3,9 +3,9 @@
 // down, and a long unreachable peer (backoff, no initiate storm, charon never wedged).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLab, type Lab } from '../lab/lab.js';
-import { tcpCheck } from '../lab/net-check.js';
-import { waitFor } from '../lab/wait.js';
+import { startLab, type Lab } from '../../lab/lab.js';
+import { tcpCheck } from '../../lab/net-check.js';
+import { waitFor } from '../../lab/wait.js';
 import { labConfig, startAgent, type RunningAgent } from './agent-harness.js';
 
 // The agent's test timing (see labConfig): interval 2 s, probe timeout 1 s, 2 re-probes 500 ms apart.

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { startLab, type Lab } from '../lab/lab.js';
+import { startLab, type Lab } from '../../lab/lab.js';
 import { everyTunnelOnce, labConfig, startAgent, watchLeft } from './agent-harness.js';
-import { inNetns, runCli, type CliRun } from '../lab/cli-run.js';
+import { inNetns, runCli, type CliRun } from '../../lab/cli-run.js';
 
 
 /** Runs the CLI inside the lab's left namespace (where probes take the tunnel). */

@@ -5,10 +5,10 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { cleanupStaleLabs, startLab, type Lab } from '../lab/lab.js';
-import { pingCheck, tcpCheck } from '../lab/net-check.js';
-import { parseListConns, parseListSas, parseRawMessages, type RawSection } from '../lab/swanctl-raw.js';
-import { waitFor } from '../lab/wait.js';
+import { cleanupStaleLabs, startLab, type Lab } from '../../lab/lab.js';
+import { pingCheck, tcpCheck } from '../../lab/net-check.js';
+import { parseListConns, parseListSas, parseRawMessages, type RawSection } from '../../lab/swanctl-raw.js';
+import { waitFor } from '../../lab/wait.js';
 
 const tcp = (lab: Lab, host: string, timeoutMs = 1000) =>
   tcpCheck(lab, 'left', host, 9802, { sourceAddr: lab.leftInsideAddr, timeoutMs });
@@ -369,7 +369,7 @@ describe('lab: lifecycle', () => {
   for (const how of ['uncaught exception', 'SIGTERM', 'SIGINT'] as const) {
     it(`a process that dies by ${how} cleans up its lab`, async () => {
       const script = `
-        import { startLab } from ${JSON.stringify(new URL('../lab/lab.ts', import.meta.url).pathname)};
+        import { startLab } from ${JSON.stringify(new URL('../../lab/lab.ts', import.meta.url).pathname)};
         const lab = await startLab();
         console.log(JSON.stringify({ dir: lab.dir, namespaces: [lab.left.ns, lab.right.ns] }));
         ${how === 'uncaught exception' ? "setTimeout(() => { throw new Error('boom'); }, 50);" : 'setInterval(() => {}, 1000);'}
@@ -397,7 +397,7 @@ describe('lab: lifecycle', () => {
     const live = await startLab();
     try {
       const script = `
-        import { startLab } from ${JSON.stringify(new URL('../lab/lab.ts', import.meta.url).pathname)};
+        import { startLab } from ${JSON.stringify(new URL('../../lab/lab.ts', import.meta.url).pathname)};
         const lab = await startLab();
         console.log(JSON.stringify({ dir: lab.dir, namespaces: [lab.left.ns, lab.right.ns] }));
         setInterval(() => {}, 1000);

@@ -7,12 +7,12 @@ import { rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { startLab, type Lab } from '../lab/lab.js';
-import { waitFor } from '../lab/wait.js';
+import { startLab, type Lab } from '../../lab/lab.js';
+import { waitFor } from '../../lab/wait.js';
 import { everyTunnelOnce, labConfig, startAgent, watchLeft, childNamesOf, type LogLine, type RunningAgent, type Watcher } from './agent-harness.js';
 import { startTappedAgent } from '../soak/agent-proc.js';
 import { VICI_RECONNECT_CAP_MS } from '../soak/bounds.js';
-import { runCli } from '../lab/cli-run.js';
+import { runCli } from '../../lab/cli-run.js';
 
 const EVENT_BOUND_MS = 1000;
 

@@ -4,17 +4,17 @@
 // retrying a socket it may not open (mode 000) and connects once it may; ICMP probes work with
 // CAP_NET_RAW and, without it, say so without costing the tunnel anything. The metrics endpoint binds
 // loopback by default and serves /, /metrics and /healthz only. The unprivileged runs use the installed
-// package's tree (test/lab/product.ts), as systemd would run it.
+// package's tree (lab/product.ts), as systemd would run it.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, readFileSync } from 'node:fs';
-import { startLab, type Lab } from '../lab/lab.js';
-import { waitFor } from '../lab/wait.js';
+import { startLab, type Lab } from '../../lab/lab.js';
+import { waitFor } from '../../lab/wait.js';
 import { labConfig, startAgent, watchLeft, childNamesOf, type RunningAgent, type Watcher } from './agent-harness.js';
 import { startTappedAgent } from '../soak/agent-proc.js';
 import { VICI_RECONNECT_CAP_MS } from '../soak/bounds.js';
-import { runCli, type CliRun } from '../lab/cli-run.js';
-import { installedProduct, type InstalledProduct } from '../lab/product.js';
+import { runCli, type CliRun } from '../../lab/cli-run.js';
+import { installedProduct, type InstalledProduct } from '../../lab/product.js';
 
 const NOBODY = 65534;
 /** A group no one else uses, standing for the socket's group (ipsec-vici in the README). */

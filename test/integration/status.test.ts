@@ -4,11 +4,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { startLab, type Lab } from '../lab/lab.js';
+import { startLab, type Lab } from '../../lab/lab.js';
 import { labConfig, startAgent, type RunningAgent } from './agent-harness.js';
-import { inNetns, runCli, type CliRun } from '../lab/cli-run.js';
-import { run } from '../lab/proc.js';
-import { waitFor } from '../lab/wait.js';
+import { inNetns, runCli, type CliRun } from '../../lab/cli-run.js';
+import { run } from '../../lab/proc.js';
+import { waitFor } from '../../lab/wait.js';
 
 /** The built CLI (scripts/setup.sh builds it), as an operator runs it: no TypeScript compile on each call. */
 const BUILT = [process.execPath, fileURLToPath(new URL('../../bin/ipsec-keepalive.js', import.meta.url))];

@@ -1,12 +1,12 @@
-// The VICI client against real charons in the lab (test/lab): every typed command, streams at scale, events
+// The VICI client against real charons in the lab (lab/): every typed command, streams at scale, events
 // caused by other clients, charon restarts and a wedged charon. Needs root (network namespaces).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { cleanupStaleLabs, startLab, type Lab } from '../lab/lab.js';
-import { parseListSas } from '../lab/swanctl-raw.js';
-import { waitFor } from '../lab/wait.js';
+import { cleanupStaleLabs, startLab, type Lab } from '../../lab/lab.js';
+import { parseListSas } from '../../lab/swanctl-raw.js';
+import { waitFor } from '../../lab/wait.js';
 import {
   asStrings,
   ViciClient,

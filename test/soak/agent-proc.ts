@@ -2,8 +2,8 @@
 // (`setpriv` to an unprivileged user), and its output readable before 'agent running' (an agent that
 // waits for charon, or for permission on its socket, does not get there until the test lets it).
 import type { ChildProcess } from 'node:child_process';
-import type { Lab } from '../lab/lab.js';
-import { waitFor } from '../lab/wait.js';
+import type { Lab } from '../../lab/lab.js';
+import { waitFor } from '../../lab/wait.js';
 import { startAgent, type LogLine, type RunningAgent } from '../integration/agent-harness.js';
 
 export interface Tap {

@@ -12,15 +12,15 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { parseConfig, type Tuning } from '../../src/agent/config/load.js';
 import { childNamesOf, labConfig, startAgent, watchLeft, type LogLine, type RunningAgent, type Watcher } from '../integration/agent-harness.js';
-import { startLab } from '../lab/lab.js';
-import { tcpCheck } from '../lab/net-check.js';
-import { waitFor } from '../lab/wait.js';
+import { startLab } from '../../lab/lab.js';
+import { tcpCheck } from '../../lab/net-check.js';
+import { waitFor } from '../../lab/wait.js';
 import { boundsFor, dampedAllowanceMs, failingRoundMs, MARGIN_MS, type Bound } from './bounds.js';
 import { UNHELD_LIMIT } from '../../src/agent/controller/reconcile.js';
 import { duringOutage, scanOutput, type ScanRules } from './log-scan.js';
 import { formatRss, formatTable, rssSegments, summarize, type FaultRecord, type Recovery, type RssSample, type RssSegment } from './report.js';
 import { buildSchedule, describeFault, type Fault, type FaultKind, type SoakMode } from './schedule.js';
-import { inNetns, runCli } from '../lab/cli-run.js';
+import { inNetns, runCli } from '../../lab/cli-run.js';
 
 
 export interface SoakOptions {

@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { waitFor } from '../lab/wait.js';
+import { waitFor } from '../../lab/wait.js';
 
 const PID = process.env['IK_SYSTEM_PID'];
 const DEB = process.env['IK_SYSTEM_DEB'];

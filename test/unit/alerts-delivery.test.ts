@@ -11,7 +11,7 @@ import { AlertDispatcher } from '../../src/agent/observability/alerts/index.js';
 import { parseConfig } from '../../src/agent/config/load.js';
 import { REDACT_PATHS } from '../../src/agent/observability/logger.js';
 import { AgentMetrics } from '../../src/agent/observability/metrics/index.js';
-import { waitFor } from '../lab/wait.js';
+import { waitFor } from '../../lab/wait.js';
 import { FakeAgent, FakeVici, LAB_YAML } from './metrics-fake-agent.js';
 
 const WEBHOOK_TOKEN = 'whk-9f8e7d6c5b4a39281706';

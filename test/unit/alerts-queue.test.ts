@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { ChannelQueue } from '../../src/agent/observability/alerts/queue.js';
 import type { Alert, Channel } from '../../src/agent/observability/alerts/types.js';
 import type { AlertCounters, AlertDropReason } from '../../src/agent/observability/alert-counters.js';
-import { waitFor } from '../lab/wait.js';
+import { waitFor } from '../../lab/wait.js';
 
 const silent = pino({ level: 'silent' });
 

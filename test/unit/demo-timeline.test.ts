@@ -2,7 +2,7 @@
 // src/agent/controller/agent.ts writes them.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { LogLine } from '../../test/lab/json-lines.js';
+import type { LogLine } from '../../lab/json-lines.js';
 import { allUp, faultTable, lastRepairAt, formatAgentLine, formatTable, isShown, logTime, repairAfter, Timeline, type FaultWindow } from '../../scripts/demo/timeline.js';
 
 const T0 = Date.parse('2025-01-10T12:00:00.000Z');

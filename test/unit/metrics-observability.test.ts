@@ -10,7 +10,7 @@ import type { Agent } from '../../src/agent/controller/agent.js';
 import { parseConfig } from '../../src/agent/config/load.js';
 import type { ViciClient } from '../../src/vici/index.js';
 import { startObservability } from '../../src/cli/observability.js';
-import { waitFor } from '../lab/wait.js';
+import { waitFor } from '../../lab/wait.js';
 import { FakeAgent, LAB_YAML } from './metrics-fake-agent.js';
 
 class FakeViciClient extends EventEmitter {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ConfigError, EX_CONFIG, parseConfig } from '../../src/agent/config/load.js';
-import { runCli } from '../lab/cli-run.js';
+import { runCli } from '../../lab/cli-run.js';
 
 const SECRET_URL = 'https://hooks.example.net/services/T0/B0/very-secret-token?sig=also-secret';
 const PASSWORD = 'hunter2-smtp-password';

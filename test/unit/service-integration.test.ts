@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stdoutIsJournal, syslogPriority, withSyslogPriority } from '../../src/agent/observability/logger.js';
 import { serviceNotifier } from '../../src/cli/systemd.js';
-import { runCli } from '../lab/cli-run.js';
+import { runCli } from '../../lab/cli-run.js';
 import { loadConfig } from '../../src/agent/config/load.js';
 import { viciSettingsChanged } from '../../src/cli/run.js';
 

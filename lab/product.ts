@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
 const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 export interface InstalledProduct {
   /** argv that runs the installed CLI: node and /usr/lib/ipsec-keepalive/bin/ipsec-keepalive.js under `dir`. */

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const CLI_MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+export const CLI_MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
 export interface CliRun {
   code: number | null;
