@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { parse as parseYaml } from 'yaml';
 import { startLab, type Lab } from '../../lab/lab.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../../lab/webhook-receiver.js';
 import { waitFor } from '../../lab/wait.js';
 import { labConfig, startAgent, type RunningAgent } from './agent-harness.js';
 
@@ -39,20 +40,11 @@ async function stopProc(p: ChildProcess | undefined, graceMs = 5000): Promise<vo
   clearTimeout(timer);
 }
 
-// A webhook receiver for the namespace: appends each JSON body as a line to a file.
-const RECEIVER = `
-const http = require('http'); const fs = require('fs');
-const [port, out] = process.argv.slice(1);
-http.createServer((req, res) => { let b = ''; req.on('data', d => b += d); req.on('end', () => {
-  fs.appendFileSync(out, JSON.stringify({ path: req.url, body: JSON.parse(b) }) + '\\n'); res.end('ok'); }); })
-  .listen(Number(port), '127.0.0.1', () => console.log('listening'));
-`;
-
 describe('observability end to end: Prometheus scrapes the agent through a tunnel outage', () => {
   let lab: Lab;
   let agent: RunningAgent | undefined;
   let prometheus: ChildProcess | undefined;
-  let receiver: ChildProcess | undefined;
+  let receiver: WebhookReceiver | undefined;
   let tmp: string;
   let promPort: number;
   let metricsPort: number;
@@ -82,14 +74,8 @@ describe('observability end to end: Prometheus scrapes the agent through a tunne
     tmp = mkdtempSync(join(tmpdir(), 'ik-prom-'));
     alertsFile = join(tmp, 'alerts.jsonl');
     lab = await startLab({ initiate: true });
-    let receiverPort: number;
-    [metricsPort, promPort, receiverPort] = (await freePorts(lab, 3)) as [number, number, number];
-
-    receiver = lab.spawnIn('left', [process.execPath, '-e', RECEIVER, String(receiverPort), alertsFile]);
-    await new Promise<void>((resolve, reject) => {
-      receiver!.stdout!.once('data', () => resolve());
-      receiver!.once('exit', (code) => reject(new Error(`webhook receiver exited with ${code}`)));
-    });
+    [metricsPort, promPort] = (await freePorts(lab, 2)) as [number, number];
+    receiver = await startWebhookReceiver(lab, alertsFile);
 
     agent = await startAgent(
       lab,
@@ -97,7 +83,7 @@ describe('observability end to end: Prometheus scrapes the agent through a tunne
         tunnels: [{ child: T, source: lab.leftInsideAddr, probes: [{ tcp: '198.51.100.140:9802' }] }],
         defaults: { probe_interval: '2s', backoff_base: '500ms', backoff_cap: '2s', initiate_timeout: '2s' },
         metrics: { enabled: true, listen: `127.0.0.1:${metricsPort}` },
-        alerts: { webhook: { url: `http://127.0.0.1:${receiverPort}/hook/e2e-secret-token` }, retries: 3 },
+        alerts: { webhook: { url: receiver.url('/hook/e2e-secret-token') }, retries: 3 },
       }),
       'agent-prom',
     );
@@ -130,7 +116,7 @@ describe('observability end to end: Prometheus scrapes the agent through a tunne
   after(async () => {
     await stopProc(prometheus);
     await agent?.stop();
-    await stopProc(receiver);
+    await receiver?.stop();
     await lab?.close();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
