@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import {
   afterAction,
   afterCharonLost,
+  afterCounters,
   afterProbes,
   charonRestarted,
   isHealthy,
@@ -26,7 +27,7 @@ import {
   type TunnelPolicy,
   type TunnelRuntime,
 } from '../../src/agent/controller/reconcile.js';
-import { afterDownEvent, downEventStands, observeTunnel, pickDuplicates, upByChild, type DownEventNews, type TunnelObservation } from '../../src/agent/controller/observe.js';
+import { afterDownEvent, downEventStands, lostPacketsIn, observeTunnel, pickDuplicates, upByChild, type DownEventNews, type TunnelObservation } from '../../src/agent/controller/observe.js';
 import { classifyFailure, type FailureReason } from '../../src/agent/controller/failure-reason.js';
 import { backoffDelay, FailureRateLimiter } from '../../src/retry.js';
 import { classify } from '../../src/agent/controller/health.js';
@@ -56,6 +57,8 @@ function rt(over: Partial<TunnelRuntime> = {}): TunnelRuntime {
 }
 
 const UP = observeTunnel([ike('gw', 1, [child('a', 1)])], 'a', 'gw');
+/** Up, and nothing has come in on it yet. */
+const UP_SILENT = observeTunnel([ike('gw', 1, [{ ...child('a', 1), 'packets-in': '0' }])], 'a', 'gw');
 const DOWN = observeTunnel([], 'a', 'gw');
 const DOWN_IKE_UP = observeTunnel([ike('gw', 1, [child('b', 2)])], 'a', 'gw');
 const BUSY: TunnelObservation = { ...DOWN, charonBusy: true };
@@ -166,6 +169,8 @@ interface Row {
   /** State fields the transition must leave so. */
   after?: Partial<TunnelRuntime>;
   notes?: string[];
+  /** charon's last packets-in count of the lost CHILD_SA, from its down event. */
+  lostIn?: number;
 }
 
 const ROWS: Row[] = [
@@ -183,7 +188,7 @@ const ROWS: Row[] = [
   { rule: 'duplicates that persist: terminate the older', obs: DUP, state: { duplicateSeenAt: NOW - DUPLICATE_CONFIRM_MS }, action: 'terminate-duplicates', status: 'up', notes: ['duplicates'] },
   { rule: 'installed and probes pass: up, nothing to do', obs: UP, state: { health: 'healthy' }, status: 'up', after: { upSince: NOW } },
   { rule: 'repaired: the episode ends', obs: UP, state: { health: 'healthy', downSince: NOW - 4000, failures: 2, escalation: 1 }, status: 'up', after: { downSince: undefined, failures: 0, escalation: 0, upSince: NOW }, notes: ['repaired'] },
-  // Damping: only repairs that do not hold.
+  // Damping: only repairs lost before they carried traffic.
   {
     rule: 'a peer delete of a CHILD_SA the agent repaired long ago: repaired at once, the count starts afresh',
     obs: DOWN, reasons: EVENT, state: { repairedAt: NOW - HOLD, unheldRepairs: 5, damped: true, nextAttemptAt: NOW + 60_000 },
@@ -194,12 +199,32 @@ const ROWS: Row[] = [
     obs: DOWN, reasons: EVENT, state: { unheldRepairs: 0, flaps: 40 }, action: 'initiate', status: 'down', notes: ['down'],
   },
   {
-    rule: 'a repair that did not hold (lost within the hold time) counts, below the limit repairs go on',
+    rule: 'a repair lost before it carried traffic (within the hold time) counts, below the limit repairs go on',
     obs: DOWN, reasons: EVENT, state: { repairedAt: NOW - 800, unheldRepairs: UNHELD_LIMIT - 2 }, action: 'initiate', status: 'down', after: { unheldRepairs: UNHELD_LIMIT - 1, repairedAt: undefined }, notes: ['down'],
   },
   {
-    rule: 'a repair loop: the limit of repairs that did not hold damps the next one',
+    rule: 'a repair loop: the limit of repairs lost before they carried traffic damps the next one',
     obs: DOWN, reasons: EVENT, state: { repairedAt: NOW - 800, unheldRepairs: UNHELD_LIMIT - 1 }, status: 'backoff', requeue: 1000, after: { unheldRepairs: UNHELD_LIMIT, damped: true }, notes: ['damped', 'down'],
+  },
+  {
+    rule: "a peer delete of a repaired CHILD_SA whose down event counted packets in: it carried traffic, the count starts afresh",
+    obs: DOWN, reasons: EVENT, lostIn: 4, state: { repairedAt: NOW - 800, unheldRepairs: UNHELD_LIMIT - 1, damped: true }, action: 'initiate', status: 'down', after: { unheldRepairs: 0, damped: false }, notes: ['down'],
+  },
+  {
+    rule: 'a repaired CHILD_SA with packets in on its counters: the repair held at once',
+    obs: UP, state: { repairedAt: NOW - 800, unheldRepairs: 2, damped: true }, status: 'up', after: { unheldRepairs: 0, damped: false, repairedAt: undefined },
+  },
+  {
+    rule: 'a repaired CHILD_SA a probe round passed through, nothing counted in yet: the repair held',
+    obs: UP_SILENT, state: { health: 'healthy', repairedAt: NOW - 800, unheldRepairs: 2, damped: true }, status: 'up', after: { unheldRepairs: 0, damped: false, repairedAt: undefined },
+  },
+  {
+    rule: 'a repaired CHILD_SA nothing went through yet, within the hold time: the repair is still judged',
+    obs: UP_SILENT, state: { repairedAt: NOW - 800, unheldRepairs: 2 }, status: 'up', after: { unheldRepairs: 2, repairedAt: NOW - 800 },
+  },
+  {
+    rule: 'passing probes that went through another SA (its CHILD_SA received nothing) do not make the repair hold',
+    obs: UP_SILENT, state: { health: 'healthy', healthProof: { sas: '1', packetsIn: 0 }, repairedAt: NOW - 800, unheldRepairs: 2 }, status: 'up', after: { unheldRepairs: 2, repairedAt: NOW - 800, health: 'unproven' }, notes: ['unproven'],
   },
   {
     rule: "the agent's own IKE_SA restart for a stale sibling takes the CHILD_SA down: not a repair that failed to hold",
@@ -210,8 +235,8 @@ const ROWS: Row[] = [
     obs: DOWN, reasons: RESYNC, state: { repairedAt: NOW - 800, unheldRepairs: UNHELD_LIMIT - 1 }, action: 'initiate', status: 'down', after: { unheldRepairs: UNHELD_LIMIT - 1, repairedAt: undefined }, notes: ['down'],
   },
   {
-    rule: 'a repair that held for the hold time: the count is cleared while up',
-    obs: UP, state: { health: 'healthy', repairedAt: NOW - HOLD, unheldRepairs: 2, damped: true }, status: 'up', after: { unheldRepairs: 0, damped: false, repairedAt: undefined },
+    rule: 'a tunnel nothing proves (no probes, nothing in) up for the hold time after its repair: it held, the count is cleared while up',
+    obs: UP_SILENT, policy: { probed: false }, state: { repairedAt: NOW - HOLD, unheldRepairs: 2, damped: true }, status: 'up', after: { unheldRepairs: 0, damped: false, repairedAt: undefined },
   },
   // Per-IKE attempt streams.
   {
@@ -240,7 +265,7 @@ describe('reconcile: one rule a row', () => {
   for (const row of ROWS) {
     it(row.rule, () => {
       const ike = row.ike ? { ...newIkeStream(), ...row.ike } : undefined;
-      const t = reconcile({ state: rt(row.state), ike, obs: row.obs, reasons: row.reasons ?? new Set(['event']), now: NOW, policy: { ...POLICY, ...row.policy }, random: FULL });
+      const t = reconcile({ state: rt(row.state), ike, obs: row.obs, reasons: row.reasons ?? new Set(['event']), now: NOW, policy: { ...POLICY, ...row.policy }, random: FULL, ...(row.lostIn !== undefined ? { lostPacketsIn: row.lostIn } : {}) });
       assert.equal(t.action?.kind, row.action, `action (${t.why})`);
       assert.equal(t.state.status, row.status);
       assert.equal(t.requeueAfterMs, row.requeue, 'requeue');
@@ -359,6 +384,33 @@ describe('afterAction: one rule a row', () => {
   it('duplicates terminated: look again shortly', () => {
     const a = afterAction({ state: rt({ duplicateSeenAt: NOW - 2000 }), action: { kind: 'terminate-duplicates', keep: DUP.installed[1]!, extras: [DUP.installed[0]!], why: '' }, result: ok(), reasons: new Set(['retry']), now: NOW, policy: POLICY });
     assert.deepEqual([a.requeueAfterMs, a.state.duplicateSeenAt], [DUPLICATE_VERIFY_MS, undefined]);
+  });
+});
+
+// Between reconciles the counter timer reads a probed tunnel's CHILD_SAs: packets in on the repaired one
+// make the repair hold, so a peer delete soon after finds it held.
+describe('afterCounters', () => {
+  it('packets in on the repaired CHILD_SA: the repair held', () => {
+    const s = afterCounters(rt({ repairedAt: NOW - 800, unheldRepairs: 2, damped: true }), UP.up);
+    assert.deepEqual([s.repairedAt, s.unheldRepairs, s.damped], [undefined, 0, false]);
+  });
+  it('nothing in yet: still judged', () => {
+    const s = afterCounters(rt({ repairedAt: NOW - 800, unheldRepairs: 2 }), UP_SILENT.up);
+    assert.deepEqual([s.repairedAt, s.unheldRepairs], [NOW - 800, 2]);
+  });
+  it('no repair being judged: nothing changes', () => {
+    const s = rt({ unheldRepairs: 2 });
+    assert.equal(afterCounters(s, UP.up), s);
+  });
+});
+
+describe("a down event's last counters", () => {
+  it("sums packets-in of the tunnel's CHILD_SAs it reports", () => {
+    assert.equal(lostPacketsIn(ike('gw', 1, [{ ...child('a', 1, 'DELETED'), 'packets-in': '7' }, child('b', 2)]), 'a'), 7);
+    assert.equal(lostPacketsIn(ike('gw', 1, [{ ...child('a', 1, 'DELETED'), 'packets-in': '0' }]), 'a'), 0);
+  });
+  it("names none of the tunnel's CHILD_SAs: unknown", () => {
+    assert.equal(lostPacketsIn(ike('gw', 1, [child('b', 2)]), 'a'), undefined);
   });
 });
 

@@ -11,10 +11,11 @@ import { childConnMap, tunnelIke, type ChildConnInfo } from './conns.js';
 import type { ActionKind, ActionReason, AgentEvents } from './events.js';
 import { classifyFailure } from './failure-reason.js';
 import { HealthChecker, type HealthReport, type InboundMark, type RunProbe } from './health.js';
-import { afterDownEvent, downEventStands, observeTunnel, upByChild, type TunnelObservation } from './observe.js';
+import { afterDownEvent, downEventStands, lostPacketsIn, observeTunnel, upByChild, type TunnelObservation } from './observe.js';
 import {
   afterAction,
   afterCharonLost,
+  afterCounters,
   afterProbes,
   charonRestarted,
   needsReadAfterRound,
@@ -427,6 +428,7 @@ export class Agent extends EventEmitter<AgentEvents> {
           v.obs = { ...v.obs, up: freshUp, installed: freshUp.filter((c) => c.state === 'INSTALLED') };
           v.observedAt = readAt;
           v.countersAt = at;
+          v.runtime = afterCounters(v.runtime, freshUp);
         } else if (verdict === 'read') {
           this.queue.add(v.config.name, 'verify');
         }
@@ -568,6 +570,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       return; // the resync after reconnect queues it again
     }
     let obs: TunnelObservation | undefined = item.reasons.has('event') ? this.fromDownEvent(v) : undefined;
+    const lostIn = v.downEvent ? lostPacketsIn(v.downEvent.ike, v.config.child) : undefined;
     v.downEvent = undefined;
     if (obs) {
       // Decided on the event's own dump; the read comes after the repair (or with the next requeue).
@@ -588,7 +591,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const policy = this.policyOf(v);
     const proof = v.runtime.healthProof;
     const heard = ikeName === undefined ? undefined : this.hearing.get(ikeName);
-    const t = reconcile({ state: v.runtime, ike: this.ikeStream(ikeName), obs, reasons: item.reasons, now: Date.now(), policy, ...(heard ? { peerHeard: heard } : {}) });
+    const t = reconcile({ state: v.runtime, ike: this.ikeStream(ikeName), obs, reasons: item.reasons, now: Date.now(), policy, ...(heard ? { peerHeard: heard } : {}), ...(lostIn !== undefined ? { lostPacketsIn: lostIn } : {}) });
     v.runtime = t.state;
     v.why = t.why;
     if (t.state.health === 'healthy' || t.state.health === 'target-down') v.unprovenSaid = undefined;
@@ -642,8 +645,8 @@ export class Agent extends EventEmitter<AgentEvents> {
           this.emit('tunnel-repaired', { tunnel: name, ike, child, downMs: n.downMs, at: now });
           break;
         case 'damped':
-          this.log.warn({ tunnel: name, unheldRepairs: n.unheld, delayMs: n.delayMs }, `tunnel ${name}: ${n.unheld} repairs in a row did not hold; damping the next by ${n.delayMs} ms`);
-          this.emit('escalated', { tunnel: name, ike, child, to: 'backoff', failures: n.unheld, nextAttemptInMs: n.delayMs, why: 'repairs do not hold' });
+          this.log.warn({ tunnel: name, unheldRepairs: n.unheld, delayMs: n.delayMs }, `tunnel ${name}: ${n.unheld} repairs in a row were lost before they carried traffic; damping the next by ${n.delayMs} ms`);
+          this.emit('escalated', { tunnel: name, ike, child, to: 'backoff', failures: n.unheld, nextAttemptInMs: n.delayMs, why: 'repairs are lost before they carry traffic' });
           break;
         case 'backoff': {
           const why = n.reason ? `${n.reason.class}: ${n.reason.detail}` : undefined;

@@ -67,9 +67,12 @@ export interface TunnelRuntime {
   upSince?: number;
   /** Bumped on every action: probe results started before it are discarded. */
   generation: number;
-  /** When the agent's last successful repair brought a CHILD_SA: a loss within the hold time is a repair that did not hold. */
+  /**
+   * When the agent's last successful repair brought a CHILD_SA, until that repair holds (see repairHeld):
+   * a loss before then is a repair that did not hold.
+   */
   repairedAt?: number;
-  /** Consecutive repairs that did not hold: drives damping. */
+  /** Consecutive repairs lost before they carried traffic: drives damping. */
   unheldRepairs: number;
   /** Repairs are delayed because they do not hold (a repair loop). */
   damped: boolean;
@@ -166,7 +169,7 @@ export const DUPLICATE_CONFIRM_MS = 1000;
 export const DUPLICATE_VERIFY_MS = 200;
 /** How often to look again while charon negotiates. */
 export const BUSY_RECHECK_MS = 250;
-/** Repairs that did not hold, in a row, before the next one is damped. */
+/** Repairs lost before they carried traffic, in a row, before the next one is damped. */
 export const UNHELD_LIMIT = 3;
 /** Losses counted this long before charon's socket closed were its shutdown's down events. */
 export const CHARON_SHUTDOWN_LOSS_MS = 3000;
@@ -182,6 +185,8 @@ export interface ReconcileInput {
   random?: () => number;
   /** When the peer was last heard on the tunnel's connection (any CHILD_SA's packets-in), by the counter timer. */
   peerHeard?: { readAt: number; heardAt: number };
+  /** charon's last count of packets in on the tunnel's CHILD_SA that its down event reports lost. */
+  lostPacketsIn?: number;
 }
 
 /** Did charon just come back? Downs seen then are its restart, not the tunnel's doing. */
@@ -247,15 +252,18 @@ function decide(i: ReconcileInput): Transition {
   }
   // The tunnel was up as far as the agent knew, and is gone (counted once: while charon negotiates the
   // episode has not started yet, busySince marks it). If the agent's own repair brought that CHILD_SA
-  // less than the hold time ago, the repair did not hold; enough of those in a row (a repair loop) and
-  // repairs are damped. Losses from charon's restart count for nothing.
+  // and it was lost before it held (see repairHeld), the repair did not hold; enough of those in a row
+  // (a peer that deletes each new CHILD_SA before it carries anything) and repairs are damped. Losses
+  // from charon's restart count for nothing.
   let damping: Note | undefined;
   if (!installed && (s.repairedAt !== undefined || (s.downSince === undefined && s.busySince === undefined))) {
     // The agent's own IKE_SA restart (for a stale sibling) took it: not the peer's doing either.
     const ownRestart = i.ike?.restartedAt !== undefined && s.repairedAt !== undefined && i.ike.restartedAt >= s.repairedAt;
     if (!afterCharonRestart(reasons) && !ownRestart) {
       s.lastLoss = { at: now, unheld: s.unheldRepairs, damped: s.damped, nextAttemptAt: s.nextAttemptAt };
-      const unheld = s.repairedAt !== undefined && now - s.repairedAt < policy.holdMs;
+      // charon's down event still counted the CHILD_SA's packets: one that carried traffic held.
+      const carried = (i.lostPacketsIn ?? 0) > 0;
+      const unheld = s.repairedAt !== undefined && !carried && now - s.repairedAt < policy.holdMs;
       s.unheldRepairs = unheld ? s.unheldRepairs + 1 : 0;
       if (s.unheldRepairs >= UNHELD_LIMIT) {
         const delayMs = backoffDelay(s.unheldRepairs - UNHELD_LIMIT + 1, policy.backoff, i.random);
@@ -268,11 +276,8 @@ function decide(i: ReconcileInput): Transition {
       }
     }
     s.repairedAt = undefined;
-  } else if (installed && s.repairedAt !== undefined && now - s.repairedAt >= policy.holdMs) {
-    // It held: the next loss starts the count afresh.
-    s.unheldRepairs = 0;
-    s.repairedAt = undefined;
-    s.damped = false;
+  } else if (installed && s.repairedAt !== undefined && repairHeld(s, counters?.packetsIn ?? 0, now, policy)) {
+    held(s);
   }
 
   episode(s, obs, reasons, now, policy, notes);
@@ -325,6 +330,38 @@ function decide(i: ReconcileInput): Transition {
   }
   if (s.health === 'target-down') return done('target-down', 'tunnel passes traffic, probe target does not answer');
   return done('up', 'installed');
+}
+
+/**
+ * Whether the agent's last repair (its CHILD_SA up now) has held: its CHILD_SA carried traffic (packets
+ * in on its counters, or a probe round of the current generation passed through it: an action starts a
+ * new generation, so a passing verdict here was judged after the repair, and decide's probe proof has
+ * already taken back one that went through another SA), or, for a tunnel nothing proves, it stayed up
+ * for the hold time. Whichever comes first.
+ */
+function repairHeld(s: TunnelRuntime, packetsIn: number, now: number, policy: TunnelPolicy): boolean {
+  if (s.repairedAt === undefined) return false;
+  if (packetsIn > 0 || s.health === 'healthy' || s.health === 'target-down') return true;
+  return now - s.repairedAt >= policy.holdMs;
+}
+
+/** The repair held: it is no longer judged, and the next loss starts the count afresh. */
+function held(s: TunnelRuntime): void {
+  s.unheldRepairs = 0;
+  s.repairedAt = undefined;
+  s.damped = false;
+}
+
+/**
+ * The counter timer read the tunnel's CHILD_SAs between reconciles (the same set as the agent's last
+ * read): packets in on them make the last repair hold, so a peer delete soon after still finds it held.
+ */
+export function afterCounters(state: TunnelRuntime, up: readonly ChildRef[]): TunnelRuntime {
+  const c = tunnelCounters(up, 0);
+  if (state.repairedAt === undefined || !c || c.packetsIn === 0) return state;
+  const s = { ...state };
+  held(s);
+  return s;
 }
 
 /**
