@@ -182,6 +182,14 @@ const ROWS: Row[] = [
   { rule: 'backoff: wait until the next attempt', obs: DOWN, state: { nextAttemptAt: NOW + 5000, downSince: NOW - 10 }, status: 'backoff', requeue: 5000 },
   { rule: 'stale: restart the CHILD_SA first', obs: UP, state: { health: 'failing' }, action: 'restart-child', status: 'stale', notes: ['down'] },
   { rule: 'still stale after it: restart the IKE_SA', obs: UP, state: { health: 'failing', escalation: 1, downSince: NOW - 9000 }, action: 'restart-ike', status: 'stale' },
+  {
+    rule: 'still stale after an IKE_SA restart that went through: it did not help, back off before the next',
+    obs: UP, state: { health: 'failing', escalation: 2, downSince: NOW - 9000 }, status: 'stale', requeue: 1000, after: { escalation: 3, failures: 1, nextAttemptAt: NOW + 1000 }, notes: ['backoff'],
+  },
+  {
+    rule: 'still stale once that backoff is over: restart the IKE_SA again',
+    obs: UP, state: { health: 'failing', escalation: 3, failures: 1, nextAttemptAt: NOW - 1, downSince: NOW - 9000 }, action: 'restart-ike', status: 'stale',
+  },
   { rule: 'stale and backing off: nothing yet', obs: UP, state: { health: 'failing', escalation: 2, nextAttemptAt: NOW + 1, downSince: NOW - 9000 }, status: 'stale', requeue: 1 },
   { rule: 'a dead service behind a working tunnel is never restarted', obs: UP, state: { health: 'target-down' }, status: 'target-down' },
   { rule: 'duplicates: confirm first', obs: DUP, status: 'up', requeue: DUPLICATE_CONFIRM_MS, after: { duplicateSeenAt: NOW }, notes: ['duplicates'] },
@@ -372,13 +380,22 @@ describe('afterAction: one rule a row', () => {
     const a = afterAction({ state: rt(), action: INITIATE, result: failed(AUTH), reasons: EVENT, now: NOW, policy: POLICY, random: FULL, viciLost: true });
     assert.deepEqual([a.requeueAfterMs, a.state.failures], [undefined, 0]);
   });
-  it('a CHILD_SA restart that failed: still stale, escalate at once', () => {
+  it('a CHILD_SA restart whose DELETE was not answered: still stale, escalate at once', () => {
     const a = afterAction({ state: rt(), action: { kind: 'restart-child', child: UP.up[0]!, why: '' }, result: failed({ class: 'timeout', ikeLevel: true, detail: 'x' }), reasons: new Set(['probe']), now: NOW, policy: POLICY, random: FULL });
     assert.deepEqual([a.state.escalation, a.state.health, a.requeueAfterMs], [1, 'failing', 0]);
   });
-  it('an IKE_SA restart: backoff before the next one, whatever its result', () => {
+  it("a CHILD_SA restart that charon failed on its DELETE's answer (peer-delete): the CHILD_SA is gone, no escalation; the next reconcile reads and the probes judge", () => {
+    const a = afterAction({ state: rt({ health: 'unknown' }), action: { kind: 'restart-child', child: UP.up[0]!, why: '' }, result: failed({ class: 'peer-delete', ikeLevel: false, detail: 'received DELETE for ESP CHILD_SA with SPI 17e88550' }), reasons: new Set(['probe']), now: NOW, policy: POLICY, random: FULL });
+    assert.deepEqual([a.state.escalation, a.state.health, a.requeueAfterMs, a.verify, a.notes], [1, 'unknown', 0, true, []]);
+  });
+  it('an IKE_SA restart that went through: no backoff, the probes judge it', () => {
     const a = afterAction({ state: rt(), action: { kind: 'restart-ike', ikeId: 1, why: '' }, result: ok(), reasons: new Set(['probe']), now: NOW, policy: POLICY, random: FULL });
-    assert.deepEqual([a.state.escalation, a.state.failures, a.requeueAfterMs, a.verify], [2, 1, 1000, true]);
+    assert.deepEqual([a.state.escalation, a.state.failures, a.state.nextAttemptAt, a.requeueAfterMs, a.verify, a.state.repairedAt], [2, 0, 0, undefined, true, NOW]);
+    assert.deepEqual(a.notes.map((n) => n.kind), ['escalate-ike']);
+  });
+  it('an IKE_SA restart that failed: backoff before the next one', () => {
+    const a = afterAction({ state: rt(), action: { kind: 'restart-ike', ikeId: 1, why: '' }, result: failed(AUTH), reasons: new Set(['probe']), now: NOW, policy: POLICY, random: FULL });
+    assert.deepEqual([a.state.escalation, a.state.failures, a.requeueAfterMs, a.verify], [3, 1, 1000, false]);
     assert.deepEqual(a.notes.map((n) => n.kind).sort(), ['backoff', 'escalate-ike']);
   });
   it('duplicates terminated: look again shortly', () => {

@@ -9,9 +9,9 @@ import { discoveredTunnel, type AgentConfig, type TunnelConfig } from '../config
 import { ViciError } from '../../vici/index.js';
 import { childConnMap, tunnelIke, type ChildConnInfo } from './conns.js';
 import type { ActionKind, ActionReason, AgentEvents } from './events.js';
-import { classifyFailure } from './failure-reason.js';
+import { classifyFailure, type FailureReason } from './failure-reason.js';
 import { HealthChecker, type HealthReport, type InboundMark, type RunProbe } from './health.js';
-import { afterDownEvent, downEventStands, lostPacketsIn, observeTunnel, upByChild, type TunnelObservation } from './observe.js';
+import { afterDownEvent, downEventStands, lostPacketsIn, observeTunnel, upByChild, type ChildRef, type TunnelObservation } from './observe.js';
 import {
   afterAction,
   afterCharonLost,
@@ -690,7 +690,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const child = v.config.child;
     const startedAt = Date.now();
     const t0 = performance.now();
-    const report = (kind: ActionKind, err?: unknown): ActionResult => {
+    const report = (kind: ActionKind, err?: unknown, known?: FailureReason): ActionResult => {
       const ms = performance.now() - t0;
       const reason = this.actionReason(reasons, kind);
       if (err === undefined) {
@@ -701,7 +701,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       const error = errMessage(err);
       // charon's log for the command travels on the VICI error, also when a message wraps it.
       const vici = err instanceof ViciError ? err : err instanceof Error && err.cause instanceof ViciError ? err.cause : undefined;
-      const failure = classifyFailure(vici?.charonLog ?? [], error);
+      const failure = known ?? classifyFailure(vici?.charonLog ?? [], error);
       this.log.warn(
         { tunnel: name, action: kind, reason, result: 'error', ms: Math.round(ms), err: error, failure: failure.class, charon: failure.detail, why: action.why },
         `tunnel ${name}: ${kind} failed (${failure.class}: ${failure.detail})`,
@@ -784,10 +784,22 @@ export class Agent extends EventEmitter<AgentEvents> {
           const timeoutMs = action.peerSilent ? Math.min(SILENT_PEER_DELETE_WAIT_MS, v.config.terminateTimeoutMs) : v.config.terminateTimeoutMs;
           await this.vici.terminate({ childId: action.child.childId, timeoutMs });
         } catch (err) {
+          // charon's answer is not about this CHILD_SA alone: its terminate watches the whole IKE_SA and
+          // ends on the first CHILD_SA of it destroyed (failure unless that one finished a DELETE
+          // exchange), and one the peer's own DELETE removed first is "not found". Its log for the
+          // command holds every line of the IKE_SA, the peer's answer to our DELETE too ("received
+          // DELETE for ESP CHILD_SA", classified peer-delete). Only charon's state says whether the
+          // CHILD_SA is gone, which is what the restart wanted: then the initiate decides.
+          if (await this.childGone(v, action.child)) {
+            this.log.info({ tunnel: name, err: errMessage(err) }, `tunnel ${name}: the CHILD_SA is gone although charon reported its terminate failed; initiating`);
+            return initiateAs('restart-child');
+          }
           // The peer did not answer our DELETE: the IKE_SA itself is dead (the peer lost its state, or
           // the path is cut). A CHILD_SA on it can never come up: the next reconcile restarts the IKE_SA.
           this.log.info({ tunnel: name }, `tunnel ${name}: escalating to an IKE_SA restart at once`);
-          return report('restart-child', new Error(`CHILD_SA delete not answered (${errMessage(err)}); restarting the IKE_SA`, { cause: err }));
+          const e = new Error(`CHILD_SA delete not answered (${errMessage(err)}); restarting the IKE_SA`, { cause: err });
+          // Said so, whatever else charon logged on the IKE_SA meanwhile (a sibling's DELETE exchange).
+          return report('restart-child', e, { class: 'timeout', ikeLevel: true, detail: e.message });
         }
         return initiateAs('restart-child');
       case 'restart-ike':
@@ -811,6 +823,17 @@ export class Agent extends EventEmitter<AgentEvents> {
         }
         return last;
       }
+    }
+  }
+
+  /** Whether charon no longer holds the CHILD_SA (gone, or its DELETE exchange over); false when it cannot tell. */
+  private async childGone(v: TunnelView, c: ChildRef): Promise<boolean> {
+    try {
+      const sas = await this.vici.listSas({ ike: c.ikeName, child: v.config.child });
+      const still = sas.flatMap((sa) => Object.values(sa['child-sas'] ?? {})).find((x) => Number(x.uniqueid) === c.childId);
+      return still === undefined || still.state === 'DELETED';
+    } catch {
+      return false;
     }
   }
 

@@ -53,8 +53,11 @@ export interface TunnelRuntime {
   failures: number;
   /** No repair before this time (the tunnel's backoff, or damping). */
   nextAttemptAt: number;
-  /** 0: nothing tried yet for this stale episode; 1: CHILD_SA restarted; 2: IKE_SA restarted. */
-  escalation: 0 | 1 | 2;
+  /**
+   * 0: nothing tried yet for this stale episode; 1: CHILD_SA restarted; 2: IKE_SA restarted; 3: an IKE_SA
+   * restart failed or did not help, and the next one waits for the backoff.
+   */
+  escalation: 0 | 1 | 2 | 3;
   /** When the tunnel was first seen down or stale in the current episode. */
   downSince?: number;
   /** First seen without CHILD_SA while charon negotiated (rekey, reauth): an outage only if it lasts. */
@@ -324,6 +327,16 @@ function decide(i: ReconcileInput): Transition {
       const why = silent ? 'probes fail through an installed CHILD_SA; the peer has sent nothing since' : 'probes fail through an installed CHILD_SA';
       return act(done('stale', 'probes fail'), { kind: 'restart-child', child: newest, why, ...(silent ? { peerSilent: true } : {}) });
     }
+    if (s.escalation === 2) {
+      // The IKE_SA restart went through and the probes still fail: it did not help, and the fault may
+      // be outside the agent's reach. The next one waits for the backoff, which starts here.
+      s.escalation = 3;
+      s.failures++;
+      const delayMs = backoffDelay(s.failures, policy.backoff, i.random);
+      s.nextAttemptAt = now + delayMs;
+      notes.push({ kind: 'backoff', failures: s.failures, delayMs, shared: false });
+      return done('stale', 'probes still fail after an IKE_SA restart, backing off', delayMs);
+    }
     // Noted before it runs: the siblings' losses it causes arrive while it is still under way.
     const ike = i.ike ? { ...i.ike, restartedAt: now } : undefined;
     return act(done('stale', 'probes fail'), { kind: 'restart-ike', ikeId: newest.ikeId, why: 'probes still fail after a CHILD_SA restart' }, ike);
@@ -525,18 +538,30 @@ export function afterAction(i: AfterActionInput): AfterAction {
         s.repairedAt = now;
         return out(undefined, true);
       }
+      if (result.reason.class === 'peer-delete') {
+        // Its DELETE was answered, so the old CHILD_SA is gone, which is what the restart wanted (the
+        // executor reports an unanswered DELETE otherwise). charon's initiate that followed ended on a
+        // CHILD_SA of the IKE_SA being destroyed (the old one, or a sibling's), which says nothing of
+        // the new one: the next reconcile reads, initiates if none is up, and the probes judge it.
+        return out(0, true);
+      }
       // Not recovered: still stale, and the next reconcile escalates to the IKE_SA at once (an
       // unanswered DELETE means the IKE_SA itself is dead).
       s.health = 'failing';
       return out(0, false);
     }
     case 'restart-ike': {
-      s.escalation = 2;
       notes.push({ kind: 'escalate-ike' });
-      // Next time, if traffic still fails, only after a backoff: the fault may be outside our reach.
-      const delayMs = backOff();
-      if (result.ok) s.repairedAt = now;
-      return out(delayMs, result.ok);
+      if (result.ok) {
+        // It went through: nothing to back off from. Whether it helped is for the probes to say; if they
+        // still fail, the next stale verdict backs off before another one (see decide).
+        s.escalation = 2;
+        s.repairedAt = now;
+        return out(undefined, true);
+      }
+      // Failed: the next one only after a backoff, the fault may be outside our reach.
+      s.escalation = 3;
+      return out(backOff(), false);
     }
     case 'terminate-duplicates':
       s.duplicateSeenAt = undefined;
