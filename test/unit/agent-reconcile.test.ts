@@ -9,6 +9,7 @@ import {
   afterCounters,
   afterProbes,
   charonRestarted,
+  closeActionRestores,
   isHealthy,
   needsReadAfterRound,
   provenSet,
@@ -179,6 +180,10 @@ const ROWS: Row[] = [
   { rule: 'charon negotiating: look again soon', obs: BUSY, status: 'connecting', requeue: BUSY_RECHECK_MS },
   { rule: "charon's own recovery has its grace", obs: DOWN, state: { graceUntil: NOW + 700, downSince: NOW - 10 }, status: 'waiting-for-charon', requeue: 700 },
   { rule: 'a peer delete with close_action=restart: grace for charon first', obs: DOWN, reasons: EVENT, policy: { charonRecovers: true }, status: 'waiting-for-charon', requeue: 1500, after: { graceUntil: NOW + 1500 }, notes: ['down'] },
+  {
+    rule: "a loss found on a resync (charon's restart) gets no close_action grace: close_action answers only a peer's DELETE",
+    obs: DOWN, reasons: RESYNC, policy: { charonRecovers: true }, action: 'initiate', status: 'down', after: { graceUntil: 0 }, notes: ['down'],
+  },
   { rule: 'backoff: wait until the next attempt', obs: DOWN, state: { nextAttemptAt: NOW + 5000, downSince: NOW - 10 }, status: 'backoff', requeue: 5000 },
   { rule: 'stale: restart the CHILD_SA first', obs: UP, state: { health: 'failing' }, action: 'restart-child', status: 'stale', notes: ['down'] },
   { rule: 'still stale after it: restart the IKE_SA', obs: UP, state: { health: 'failing', escalation: 1, downSince: NOW - 9000 }, action: 'restart-ike', status: 'stale' },
@@ -429,6 +434,20 @@ describe("a down event's last counters", () => {
   it("names none of the tunnel's CHILD_SAs: unknown", () => {
     assert.equal(lostPacketsIn(ike('gw', 1, [child('b', 2)]), 'a'), undefined);
   });
+});
+
+// Only close_action answers a peer's DELETE; dpd_action and start_action act on other occasions.
+describe('closeActionRestores', () => {
+  const ROWS: Array<[string | undefined, boolean]> = [
+    ['start', true],
+    ['trap', true],
+    ['trap|start', true],
+    ['restart', true],
+    ['none', false],
+    ['clear', false],
+    [undefined, false],
+  ];
+  for (const [value, want] of ROWS) it(`close_action ${String(value)}: ${want}`, () => assert.equal(closeActionRestores(value), want));
 });
 
 describe('afterProbes', () => {

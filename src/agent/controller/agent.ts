@@ -18,6 +18,7 @@ import {
   afterCounters,
   afterProbes,
   charonRestarted,
+  closeActionRestores,
   needsReadAfterRound,
   provenSet,
   newIkeStream,
@@ -668,10 +669,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
   }
 
+  /** charon restores the tunnel's CHILD_SA after a peer delete (its close_action; see closeActionRestores). */
   private charonRecovers(v: TunnelView): boolean {
-    const c = v.conn;
-    if (!c) return false;
-    return /start|restart|trap|route/.test(`${c.closeAction ?? ''} ${c.dpdAction ?? ''}`);
+    return closeActionRestores(v.conn?.closeAction);
   }
 
   private actionReason(reasons: ReadonlySet<Reason>, kind: ActionKind): ActionReason {

@@ -63,7 +63,7 @@ export interface TunnelRuntime {
   /** First seen without CHILD_SA while charon negotiated (rekey, reauth): an outage only if it lasts. */
   busySince?: number;
   downReason?: string;
-  /** Charon is expected to restore the tunnel by itself until then (close_action, dpd_action, start_action). */
+  /** Charon is expected to restore the tunnel by itself until then (close_action after a peer delete, start_action after its restart). */
   graceUntil: number;
   /** First time the current duplicate set was seen; acted on when it persists. */
   duplicateSeenAt?: number;
@@ -129,7 +129,7 @@ export interface TunnelPolicy {
   graceMs: number;
   holdMs: number;
   backoff: BackoffPolicy;
-  /** charon's own close_action/dpd_action restores this CHILD_SA after a peer delete. */
+  /** charon's own close_action restores this CHILD_SA after a peer delete (see closeActionRestores). */
   charonRecovers: boolean;
   /** The longest an initiate can take (its timeout and the client's margin): a leader's lease. */
   attemptMs: number;
@@ -298,7 +298,7 @@ function decide(i: ReconcileInput): Transition {
 
   if (!installed) {
     if (obs.charonBusy) return done('connecting', 'charon is negotiating', BUSY_RECHECK_MS);
-    if (now < s.graceUntil) return done('waiting-for-charon', 'charon restores it itself (close_action/dpd_action/start_action)', s.graceUntil - now);
+    if (now < s.graceUntil) return done('waiting-for-charon', 'charon restores it itself (close_action after a peer delete, start_action after its restart)', s.graceUntil - now);
     if (now < s.nextAttemptAt) return done('backoff', s.damped ? 'damped: repairs do not hold' : 'backing off', s.nextAttemptAt - now);
     const ike = i.ike;
     if (ike && ike.failures > 0 && !obs.ikeEstablished) {
@@ -378,6 +378,15 @@ export function afterCounters(state: TunnelRuntime, up: readonly ChildRef[]): Tu
 }
 
 /**
+ * Whether charon restores a CHILD_SA by itself after the peer deleted it: only its close_action does
+ * (start, or trap for the next packet). dpd_action acts only when DPD declares the peer dead, and
+ * start_action only when charon starts or loads the config; neither answers a peer's DELETE.
+ */
+export function closeActionRestores(closeAction: string | undefined): boolean {
+  return /start|trap|route/.test(closeAction ?? '');
+}
+
+/**
  * charon's VICI socket closed at `lostAt`. Whatever happens to the tunnel's CHILD_SA from here until
  * the reconnect is charon's restart, not a repair that failed to hold: the last repair is no longer
  * judged. And charon sends a down event for every SA as it shuts down, which the agent does not always
@@ -427,7 +436,9 @@ function episode(s: TunnelRuntime, obs: TunnelObservation, reasons: ReadonlySet<
     s.downReason = installed ? `probes fail: ${s.lastError ?? 'no traffic'}` : 'no CHILD_SA installed';
     s.flaps++;
     s.upSince = undefined;
-    const charonRecovers = !installed && (reasons.has('event') || reasons.has('resync')) && policy.charonRecovers;
+    // close_action answers the peer's DELETE, which only an event tells: a loss found on a resync (charon's
+    // restart; its start_action has its own grace) or any other read gets no grace for it.
+    const charonRecovers = !installed && reasons.has('event') && policy.charonRecovers;
     if (charonRecovers) s.graceUntil = now + policy.graceMs;
     notes.push({ kind: 'down', why: s.downReason, charonRecovers });
     return;
