@@ -86,7 +86,7 @@ export function formatAgentLine(l: LogLine): string {
     if (l.result === 'error' && typeof l.err === 'string' && !l.msg.includes(l.err)) extra.push(`err: ${l.err}`);
     if (typeof l['why'] === 'string') extra.push(`why: ${l['why']}`);
   } else {
-    if (l['charonRecovers'] === true) extra.push("charon's close_action/dpd_action restores it: waiting for charon first");
+    if (l['charonRecovers'] === true) extra.push("charon's close_action restores it: waiting for charon first");
     if (Array.isArray(l['results']) && l.health !== 'healthy') {
       const failed = (l['results'] as Array<Record<string, unknown>>).filter((r) => r['ok'] === false).map((r) => `${String(r['kind'])} ${String(r['target'])}: ${String(r['error'] ?? 'failed')}`);
       if (failed.length > 0) extra.push(failed.join(', '));

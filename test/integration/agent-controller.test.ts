@@ -53,7 +53,7 @@ describe('controller: damping only what does not hold', () => {
       await waitFor(async () => (await installedCount(lab, 'ikev2-vpn-140')) === 1, { timeoutMs: 15_000, intervalMs: 20, what: `140 back (${k})` });
       await lab.peerDeleteChild('ikev2-vpn-140');
     }
-    const damped = await agent.waitForLog((l) => l.tunnel === 'ikev2-vpn-140' && /repairs in a row did not hold; damping/.test(String(l.msg)), { from, timeoutMs: 15_000, what: 'the damping line' });
+    const damped = await agent.waitForLog((l) => l.tunnel === 'ikev2-vpn-140' && /repairs in a row were lost before they carried traffic; damping/.test(String(l.msg)), { from, timeoutMs: 15_000, what: 'the damping line' });
     assert.ok(Number(damped['delayMs']) > 0);
     // Damped, not abandoned: it comes back after the delay, and the siblings were never touched.
     await waitFor(async () => (await installedCount(lab, 'ikev2-vpn-140')) === 1, { timeoutMs: 30_000, what: '140 back after the damping delay' });

@@ -178,7 +178,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
    * damping is for UNHELD_LIMIT repairs in a row that did not hold (src/agent/controller/reconcile.ts).
    */
   const damped = (rec: FaultRecord, a: RunningAgent, tunnel: string, from: number): boolean => {
-    const line = a.logs.slice(from).find((l) => l.tunnel === tunnel && /repairs in a row did not hold; damping/.test(l.msg));
+    const line = a.logs.slice(from).find((l) => l.tunnel === tunnel && /repairs in a row were lost before they carried traffic; damping/.test(l.msg));
     if (!line) return false;
     if (Number(line['unheldRepairs']) < UNHELD_LIMIT) rec.violations.push(`${tunnel}: damped after only ${String(line['unheldRepairs'])} repairs that did not hold`);
     return true;

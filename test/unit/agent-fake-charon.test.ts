@@ -4,10 +4,12 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { FakeCharon } from '../support/fake-charon.js';
+import { Writable } from 'node:stream';
+import { FakeCharon, type FakeConn } from '../support/fake-charon.js';
 import { ViciClient } from '../../src/vici/index.js';
 import { Agent } from '../../src/agent/controller/agent.js';
 import { parseConfig } from '../../src/agent/config/load.js';
+import type { ProbeResult } from '../../src/probes/types.js';
 
 const CONFIG = (uri: string) => `
 vici: { socket: ${uri} }
@@ -275,5 +277,172 @@ describe("agent: charon's loaded configs as the desired set (the config source)"
     assert.ok(r.agent.view().has('a'), 'kept while charon may still be loading');
     await until(() => !r.agent.view().has('a'), 'the tunnel forgotten', 6000);
     assert.deepEqual(r.seq.filter((c) => c.startsWith('initiate')), []);
+  });
+});
+
+// A stale tunnel's repairs, with charon's answers scripted: what the agent makes of a CHILD_SA restart
+// whose terminate charon reports failed, and of an IKE_SA restart that went through.
+describe('agent: stale repairs', () => {
+  const PROBED = (uri: string) => `
+vici: { socket: ${uri} }
+defaults: { charon_grace: 0, initiate_timeout: 10s, probe_interval: 300ms, probe_timeout: 100ms, reprobe_attempts: 0, backoff_base: 1s }
+traffic_watch: { interval: 0 }
+metrics: { enabled: false }
+status: { enabled: false }
+log: { level: debug }
+tunnels:
+  - child: a
+    ike: gw
+    probes: [{ tcp: 198.51.100.1:9802 }]
+`;
+  interface Stale {
+    r: Rig;
+    logs: Array<{ msg: string; tunnel?: string; health?: string; action?: string }>;
+    probes: { ok: boolean };
+    /** Each terminate's handler: answers success by default. */
+    onTerminate: (req: { conn: FakeConn; msg: Record<string, unknown> }) => void;
+  }
+  async function staleRig(): Promise<Stale> {
+    const charon = await FakeCharon.start();
+    const logs: Stale['logs'] = [];
+    const probes = { ok: true };
+    const r = { charon, sa: {}, seq: [], actions: [], onInitiate: () => undefined } as unknown as Rig;
+    const s: Stale = { r, logs, probes, onTerminate: ({ conn }) => conn.respond({ success: 'yes' }) };
+    charon.on('list-sas', ({ conn, msg }) => {
+      r.seq.push(`list-sas${msg['child'] !== undefined ? ` child=${String(msg['child'])}` : ''}`);
+      if (r.sa.gw) conn.event('list-sa', { gw: r.sa.gw });
+      conn.respond({});
+    });
+    charon.on('list-conns', ({ conn }) => conn.respond({}));
+    charon.on('initiate', ({ conn, msg }) => {
+      r.seq.push(`initiate timeout=${String(msg['timeout'])}`);
+      r.onInitiate(msg);
+      conn.respond({ success: 'yes' });
+    });
+    charon.on('terminate', ({ conn, msg }) => {
+      r.seq.push(msg['ike-id'] !== undefined ? `terminate ike-id=${String(msg['ike-id'])}` : `terminate child-id=${String(msg['child-id'])}`);
+      s.onTerminate({ conn, msg });
+    });
+    const cfg = parseConfig(PROBED(charon.uri), 'test.yaml');
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as Stale['logs'][number]);
+        cb();
+      },
+    });
+    const log = pino({ level: 'debug' }, sink);
+    r.vici = new ViciClient({ uri: cfg.viciUri, commandTimeoutMs: 5000, maxConcurrentInitiates: 4, logger: pino({ level: 'silent' }), reconnect: { baseMs: 20, capMs: 100 } });
+    await r.vici.connect();
+    const result = (ok: boolean): ProbeResult => ({ kind: 'tcp', target: '198.51.100.1:9802', success: ok, durationMs: 1, phases: {}, ...(ok ? {} : { error: 'timeout after 100 ms', errorCode: 'timeout' as const }) });
+    r.agent = new Agent({ config: cfg, vici: r.vici, logger: log, runProbe: () => Promise.resolve(result(probes.ok)) });
+    r.agent.on('action', (a) => r.actions.push({ kind: a.kind, result: a.result, ms: a.ms }));
+    rigs.push(r);
+    r.sa.gw = ike(1, [child(1)]);
+    await r.agent.start();
+    await until(() => logs.some((l) => l.msg === 'probe round' && l.health === 'healthy'), 'a healthy round');
+    return s;
+  }
+  /** Resolves once `n` more probe rounds with this verdict have ended. */
+  async function rounds(s: Stale, health: string, n = 1): Promise<void> {
+    const from = s.logs.length;
+    await until(() => s.logs.slice(from).filter((l) => l.msg === 'probe round' && l.health === health).length >= n, `${n} ${health} round(s)`);
+  }
+
+  it("a CHILD_SA restart whose terminate charon reports failed, its CHILD_SA gone (the DELETE was answered): the restart goes on to the initiate, no IKE_SA restart", async () => {
+    const s = await staleRig();
+    const { r } = s;
+    s.onTerminate = ({ conn }) => {
+      // charon removed the CHILD_SA, logged the peer's DELETE on the IKE_SA, and still answered failure.
+      r.sa.gw = ike(1, []);
+      conn.event('control-log', { group: 'IKE', level: '1', 'ikesa-name': 'gw', 'ikesa-uniqueid': '1', msg: 'received DELETE for ESP CHILD_SA with SPI 17e88550' });
+      conn.respond({ success: 'no', errmsg: 'terminating SA failed', matches: '1', terminated: '0' });
+    };
+    r.onInitiate = () => {
+      r.sa.gw = ike(1, [child(2)]);
+      s.probes.ok = true;
+    };
+    r.seq.length = 0;
+    s.probes.ok = false;
+    await until(() => r.actions.some((a) => a.kind === 'restart-child'), 'the CHILD_SA restart');
+    assert.deepEqual(r.actions.filter((a) => a.kind === 'restart-child').map((a) => a.result), ['ok']);
+    // charon's state is read, then the restart's initiate goes out.
+    const t = r.seq.indexOf('terminate child-id=1');
+    assert.deepEqual(r.seq.slice(t, t + 3), ['terminate child-id=1', 'list-sas child=a', 'initiate timeout=10000'], `commands: ${r.seq.join(', ')}`);
+    // A later round passes on the new CHILD_SA, and nothing escalated.
+    await rounds(s, 'healthy', 2);
+    assert.deepEqual(r.actions.map((a) => a.kind), ['restart-child']);
+    assert.equal(r.agent.statusOf('a'), 'up');
+  });
+
+  it("a CHILD_SA restart whose DELETE charon still waits on (the CHILD_SA is there): a failure, said to be the unanswered DELETE whatever else charon logged", async () => {
+    const s = await staleRig();
+    const { r } = s;
+    const failures: string[] = [];
+    r.agent.on('action', (a) => {
+      if (a.result === 'error') failures.push(`${a.kind} ${String(a.failure)}`);
+    });
+    s.onTerminate = ({ conn }) => {
+      r.sa.gw = ike(1, [child(1, 'DELETING')]);
+      // A sibling's DELETE exchange on the same IKE_SA, in this command's log.
+      conn.event('control-log', { group: 'IKE', level: '1', 'ikesa-name': 'gw', 'ikesa-uniqueid': '1', msg: 'received DELETE for ESP CHILD_SA with SPI 0badc0de' });
+      conn.respond({ success: 'no', errmsg: 'terminating SA failed' });
+    };
+    r.onInitiate = () => {
+      r.sa.gw = ike(2, [child(3)]);
+      s.probes.ok = true;
+    };
+    s.probes.ok = false;
+    await until(() => r.actions.some((a) => a.kind === 'restart-child'), 'the CHILD_SA restart');
+    assert.deepEqual(failures, ['restart-child timeout']);
+    const t = r.seq.indexOf('terminate child-id=1');
+    assert.notEqual(r.seq[t + 2], 'initiate timeout=10000', `no initiate of its own: ${r.seq.join(', ')}`);
+  });
+
+  it('an IKE_SA restart that went through backs nothing off: no "backing off" line, across a later probe round', async () => {
+    const s = await staleRig();
+    const { r } = s;
+    let initiates = 0;
+    s.onTerminate = ({ conn, msg }) => {
+      r.sa.gw = msg['ike-id'] !== undefined ? undefined : ike(1, []);
+      conn.respond({ success: 'yes' });
+    };
+    r.onInitiate = () => {
+      initiates++;
+      // The CHILD_SA restart brings a CHILD_SA the probes still fail through; the IKE_SA restart fixes it.
+      r.sa.gw = initiates === 1 ? ike(1, [child(2)]) : ike(2, [child(3)]);
+      if (initiates === 2) s.probes.ok = true;
+    };
+    const from = s.logs.length;
+    s.probes.ok = false;
+    await until(() => r.actions.some((a) => a.kind === 'restart-ike'), 'the IKE_SA restart', 10_000);
+    await rounds(s, 'healthy', 2);
+    assert.deepEqual(r.actions.map((a) => `${a.kind} ${a.result}`), ['restart-child ok', 'restart-ike ok']);
+    assert.deepEqual(s.logs.slice(from).filter((l) => /backing off/.test(l.msg)).map((l) => l.msg), []);
+    assert.equal(r.agent.statusOf('a'), 'up');
+  });
+
+  it('an IKE_SA restart that went through but did not help: the next stale verdict backs off before another one', async () => {
+    const s = await staleRig();
+    const { r } = s;
+    let initiates = 0;
+    s.onTerminate = ({ conn, msg }) => {
+      r.sa.gw = msg['ike-id'] !== undefined ? undefined : ike(1, []);
+      conn.respond({ success: 'yes' });
+    };
+    r.onInitiate = () => {
+      initiates++;
+      r.sa.gw = initiates === 1 ? ike(1, [child(2)]) : ike(2, [child(3)]);
+    };
+    const from = s.logs.length;
+    s.probes.ok = false;
+    await until(() => s.logs.slice(from).some((l) => /backing off/.test(l.msg)), 'the backoff', 10_000);
+    assert.deepEqual(r.actions.map((a) => `${a.kind} ${a.result}`), ['restart-child ok', 'restart-ike ok']);
+    // In this order: the IKE_SA restart, a round failing through it, then the backoff.
+    const seen = s.logs.slice(from);
+    const restart = seen.findIndex((l) => l.action === 'restart-ike');
+    const failing = seen.findIndex((l, i) => i > restart && l.msg === 'probe round' && l.health === 'failing');
+    const off = seen.findIndex((l) => /backing off/.test(l.msg));
+    assert.ok(restart >= 0 && failing > restart && off > failing, `restart-ike at ${restart}, failing round at ${failing}, backoff at ${off}`);
+    assert.match(seen[off]!.msg, /backing off \d+ ms after 1 failed attempts/);
   });
 });

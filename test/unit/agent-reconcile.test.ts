@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import {
   afterAction,
   afterCharonLost,
+  afterCounters,
   afterProbes,
   charonRestarted,
+  closeActionRestores,
   configAppeared,
   isHealthy,
   needsReadAfterRound,
@@ -27,7 +29,7 @@ import {
   type TunnelPolicy,
   type TunnelRuntime,
 } from '../../src/agent/controller/reconcile.js';
-import { afterDownEvent, downEventStands, observeTunnel, pickDuplicates, upByChild, type DownEventNews, type TunnelObservation } from '../../src/agent/controller/observe.js';
+import { afterDownEvent, downEventStands, lostPacketsIn, observeTunnel, pickDuplicates, upByChild, type DownEventNews, type TunnelObservation } from '../../src/agent/controller/observe.js';
 import { classifyFailure, type FailureReason } from '../../src/agent/controller/failure-reason.js';
 import { backoffDelay, FailureRateLimiter } from '../../src/retry.js';
 import { classify } from '../../src/agent/controller/health.js';
@@ -57,6 +59,8 @@ function rt(over: Partial<TunnelRuntime> = {}): TunnelRuntime {
 }
 
 const UP = observeTunnel([ike('gw', 1, [child('a', 1)])], 'a', 'gw');
+/** Up, and nothing has come in on it yet. */
+const UP_SILENT = observeTunnel([ike('gw', 1, [{ ...child('a', 1), 'packets-in': '0' }])], 'a', 'gw');
 const DOWN = observeTunnel([], 'a', 'gw');
 const DOWN_IKE_UP = observeTunnel([ike('gw', 1, [child('b', 2)])], 'a', 'gw');
 const BUSY: TunnelObservation = { ...DOWN, charonBusy: true };
@@ -167,6 +171,8 @@ interface Row {
   /** State fields the transition must leave so. */
   after?: Partial<TunnelRuntime>;
   notes?: string[];
+  /** charon's last packets-in count of the lost CHILD_SA, from its down event. */
+  lostIn?: number;
 }
 
 const ROWS: Row[] = [
@@ -175,16 +181,28 @@ const ROWS: Row[] = [
   { rule: 'charon negotiating: look again soon', obs: BUSY, status: 'connecting', requeue: BUSY_RECHECK_MS },
   { rule: "charon's own recovery has its grace", obs: DOWN, state: { graceUntil: NOW + 700, downSince: NOW - 10 }, status: 'waiting-for-charon', requeue: 700 },
   { rule: 'a peer delete with close_action=restart: grace for charon first', obs: DOWN, reasons: EVENT, policy: { charonRecovers: true }, status: 'waiting-for-charon', requeue: 1500, after: { graceUntil: NOW + 1500 }, notes: ['down'] },
+  {
+    rule: "a loss found on a resync (charon's restart) gets no close_action grace: close_action answers only a peer's DELETE",
+    obs: DOWN, reasons: RESYNC, policy: { charonRecovers: true }, action: 'initiate', status: 'down', after: { graceUntil: 0 }, notes: ['down'],
+  },
   { rule: 'backoff: wait until the next attempt', obs: DOWN, state: { nextAttemptAt: NOW + 5000, downSince: NOW - 10 }, status: 'backoff', requeue: 5000 },
   { rule: 'stale: restart the CHILD_SA first', obs: UP, state: { health: 'failing' }, action: 'restart-child', status: 'stale', notes: ['down'] },
   { rule: 'still stale after it: restart the IKE_SA', obs: UP, state: { health: 'failing', escalation: 1, downSince: NOW - 9000 }, action: 'restart-ike', status: 'stale' },
+  {
+    rule: 'still stale after an IKE_SA restart that went through: it did not help, back off before the next',
+    obs: UP, state: { health: 'failing', escalation: 2, downSince: NOW - 9000 }, status: 'stale', requeue: 1000, after: { escalation: 3, failures: 1, nextAttemptAt: NOW + 1000 }, notes: ['backoff'],
+  },
+  {
+    rule: 'still stale once that backoff is over: restart the IKE_SA again',
+    obs: UP, state: { health: 'failing', escalation: 3, failures: 1, nextAttemptAt: NOW - 1, downSince: NOW - 9000 }, action: 'restart-ike', status: 'stale',
+  },
   { rule: 'stale and backing off: nothing yet', obs: UP, state: { health: 'failing', escalation: 2, nextAttemptAt: NOW + 1, downSince: NOW - 9000 }, status: 'stale', requeue: 1 },
   { rule: 'a dead service behind a working tunnel is never restarted', obs: UP, state: { health: 'target-down' }, status: 'target-down' },
   { rule: 'duplicates: confirm first', obs: DUP, status: 'up', requeue: DUPLICATE_CONFIRM_MS, after: { duplicateSeenAt: NOW }, notes: ['duplicates'] },
   { rule: 'duplicates that persist: terminate the older', obs: DUP, state: { duplicateSeenAt: NOW - DUPLICATE_CONFIRM_MS }, action: 'terminate-duplicates', status: 'up', notes: ['duplicates'] },
   { rule: 'installed and probes pass: up, nothing to do', obs: UP, state: { health: 'healthy' }, status: 'up', after: { upSince: NOW } },
   { rule: 'repaired: the episode ends', obs: UP, state: { health: 'healthy', downSince: NOW - 4000, failures: 2, escalation: 1 }, status: 'up', after: { downSince: undefined, failures: 0, escalation: 0, upSince: NOW }, notes: ['repaired'] },
-  // Damping: only repairs that do not hold.
+  // Damping: only repairs lost before they carried traffic.
   {
     rule: 'a peer delete of a CHILD_SA the agent repaired long ago: repaired at once, the count starts afresh',
     obs: DOWN, reasons: EVENT, state: { repairedAt: NOW - HOLD, unheldRepairs: 5, damped: true, nextAttemptAt: NOW + 60_000 },
@@ -195,12 +213,32 @@ const ROWS: Row[] = [
     obs: DOWN, reasons: EVENT, state: { unheldRepairs: 0, flaps: 40 }, action: 'initiate', status: 'down', notes: ['down'],
   },
   {
-    rule: 'a repair that did not hold (lost within the hold time) counts, below the limit repairs go on',
+    rule: 'a repair lost before it carried traffic (within the hold time) counts, below the limit repairs go on',
     obs: DOWN, reasons: EVENT, state: { repairedAt: NOW - 800, unheldRepairs: UNHELD_LIMIT - 2 }, action: 'initiate', status: 'down', after: { unheldRepairs: UNHELD_LIMIT - 1, repairedAt: undefined }, notes: ['down'],
   },
   {
-    rule: 'a repair loop: the limit of repairs that did not hold damps the next one',
+    rule: 'a repair loop: the limit of repairs lost before they carried traffic damps the next one',
     obs: DOWN, reasons: EVENT, state: { repairedAt: NOW - 800, unheldRepairs: UNHELD_LIMIT - 1 }, status: 'backoff', requeue: 1000, after: { unheldRepairs: UNHELD_LIMIT, damped: true }, notes: ['damped', 'down'],
+  },
+  {
+    rule: "a peer delete of a repaired CHILD_SA whose down event counted packets in: it carried traffic, the count starts afresh",
+    obs: DOWN, reasons: EVENT, lostIn: 4, state: { repairedAt: NOW - 800, unheldRepairs: UNHELD_LIMIT - 1, damped: true }, action: 'initiate', status: 'down', after: { unheldRepairs: 0, damped: false }, notes: ['down'],
+  },
+  {
+    rule: 'a repaired CHILD_SA with packets in on its counters: the repair held at once',
+    obs: UP, state: { repairedAt: NOW - 800, unheldRepairs: 2, damped: true }, status: 'up', after: { unheldRepairs: 0, damped: false, repairedAt: undefined },
+  },
+  {
+    rule: 'a repaired CHILD_SA a probe round passed through, nothing counted in yet: the repair held',
+    obs: UP_SILENT, state: { health: 'healthy', repairedAt: NOW - 800, unheldRepairs: 2, damped: true }, status: 'up', after: { unheldRepairs: 0, damped: false, repairedAt: undefined },
+  },
+  {
+    rule: 'a repaired CHILD_SA nothing went through yet, within the hold time: the repair is still judged',
+    obs: UP_SILENT, state: { repairedAt: NOW - 800, unheldRepairs: 2 }, status: 'up', after: { unheldRepairs: 2, repairedAt: NOW - 800 },
+  },
+  {
+    rule: 'passing probes that went through another SA (its CHILD_SA received nothing) do not make the repair hold',
+    obs: UP_SILENT, state: { health: 'healthy', healthProof: { sas: '1', packetsIn: 0 }, repairedAt: NOW - 800, unheldRepairs: 2 }, status: 'up', after: { unheldRepairs: 2, repairedAt: NOW - 800, health: 'unproven' }, notes: ['unproven'],
   },
   {
     rule: "the agent's own IKE_SA restart for a stale sibling takes the CHILD_SA down: not a repair that failed to hold",
@@ -211,8 +249,8 @@ const ROWS: Row[] = [
     obs: DOWN, reasons: RESYNC, state: { repairedAt: NOW - 800, unheldRepairs: UNHELD_LIMIT - 1 }, action: 'initiate', status: 'down', after: { unheldRepairs: UNHELD_LIMIT - 1, repairedAt: undefined }, notes: ['down'],
   },
   {
-    rule: 'a repair that held for the hold time: the count is cleared while up',
-    obs: UP, state: { health: 'healthy', repairedAt: NOW - HOLD, unheldRepairs: 2, damped: true }, status: 'up', after: { unheldRepairs: 0, damped: false, repairedAt: undefined },
+    rule: 'a tunnel nothing proves (no probes, nothing in) up for the hold time after its repair: it held, the count is cleared while up',
+    obs: UP_SILENT, policy: { probed: false }, state: { repairedAt: NOW - HOLD, unheldRepairs: 2, damped: true }, status: 'up', after: { unheldRepairs: 0, damped: false, repairedAt: undefined },
   },
   // Per-IKE attempt streams.
   {
@@ -241,7 +279,7 @@ describe('reconcile: one rule a row', () => {
   for (const row of ROWS) {
     it(row.rule, () => {
       const ike = row.ike ? { ...newIkeStream(), ...row.ike } : undefined;
-      const t = reconcile({ state: rt(row.state), ike, obs: row.obs, reasons: row.reasons ?? new Set(['event']), now: NOW, policy: { ...POLICY, ...row.policy }, random: FULL });
+      const t = reconcile({ state: rt(row.state), ike, obs: row.obs, reasons: row.reasons ?? new Set(['event']), now: NOW, policy: { ...POLICY, ...row.policy }, random: FULL, ...(row.lostIn !== undefined ? { lostPacketsIn: row.lostIn } : {}) });
       assert.equal(t.action?.kind, row.action, `action (${t.why})`);
       assert.equal(t.state.status, row.status);
       assert.equal(t.requeueAfterMs, row.requeue, 'requeue');
@@ -348,19 +386,69 @@ describe('afterAction: one rule a row', () => {
     const a = afterAction({ state: rt(), action: INITIATE, result: failed(AUTH), reasons: EVENT, now: NOW, policy: POLICY, random: FULL, viciLost: true });
     assert.deepEqual([a.requeueAfterMs, a.state.failures], [undefined, 0]);
   });
-  it('a CHILD_SA restart that failed: still stale, escalate at once', () => {
+  it('a CHILD_SA restart whose DELETE was not answered: still stale, escalate at once', () => {
     const a = afterAction({ state: rt(), action: { kind: 'restart-child', child: UP.up[0]!, why: '' }, result: failed({ class: 'timeout', ikeLevel: true, detail: 'x' }), reasons: new Set(['probe']), now: NOW, policy: POLICY, random: FULL });
     assert.deepEqual([a.state.escalation, a.state.health, a.requeueAfterMs], [1, 'failing', 0]);
   });
-  it('an IKE_SA restart: backoff before the next one, whatever its result', () => {
+  it("a CHILD_SA restart that charon failed on its DELETE's answer (peer-delete): the CHILD_SA is gone, no escalation; the next reconcile reads and the probes judge", () => {
+    const a = afterAction({ state: rt({ health: 'unknown' }), action: { kind: 'restart-child', child: UP.up[0]!, why: '' }, result: failed({ class: 'peer-delete', ikeLevel: false, detail: 'received DELETE for ESP CHILD_SA with SPI 17e88550' }), reasons: new Set(['probe']), now: NOW, policy: POLICY, random: FULL });
+    assert.deepEqual([a.state.escalation, a.state.health, a.requeueAfterMs, a.verify, a.notes], [1, 'unknown', 0, true, []]);
+  });
+  it('an IKE_SA restart that went through: no backoff, the probes judge it', () => {
     const a = afterAction({ state: rt(), action: { kind: 'restart-ike', ikeId: 1, why: '' }, result: ok(), reasons: new Set(['probe']), now: NOW, policy: POLICY, random: FULL });
-    assert.deepEqual([a.state.escalation, a.state.failures, a.requeueAfterMs, a.verify], [2, 1, 1000, true]);
+    assert.deepEqual([a.state.escalation, a.state.failures, a.state.nextAttemptAt, a.requeueAfterMs, a.verify, a.state.repairedAt], [2, 0, 0, undefined, true, NOW]);
+    assert.deepEqual(a.notes.map((n) => n.kind), ['escalate-ike']);
+  });
+  it('an IKE_SA restart that failed: backoff before the next one', () => {
+    const a = afterAction({ state: rt(), action: { kind: 'restart-ike', ikeId: 1, why: '' }, result: failed(AUTH), reasons: new Set(['probe']), now: NOW, policy: POLICY, random: FULL });
+    assert.deepEqual([a.state.escalation, a.state.failures, a.requeueAfterMs, a.verify], [3, 1, 1000, false]);
     assert.deepEqual(a.notes.map((n) => n.kind).sort(), ['backoff', 'escalate-ike']);
   });
   it('duplicates terminated: look again shortly', () => {
     const a = afterAction({ state: rt({ duplicateSeenAt: NOW - 2000 }), action: { kind: 'terminate-duplicates', keep: DUP.installed[1]!, extras: [DUP.installed[0]!], why: '' }, result: ok(), reasons: new Set(['retry']), now: NOW, policy: POLICY });
     assert.deepEqual([a.requeueAfterMs, a.state.duplicateSeenAt], [DUPLICATE_VERIFY_MS, undefined]);
   });
+});
+
+// Between reconciles the counter timer reads a probed tunnel's CHILD_SAs: packets in on the repaired one
+// make the repair hold, so a peer delete soon after finds it held.
+describe('afterCounters', () => {
+  it('packets in on the repaired CHILD_SA: the repair held', () => {
+    const s = afterCounters(rt({ repairedAt: NOW - 800, unheldRepairs: 2, damped: true }), UP.up);
+    assert.deepEqual([s.repairedAt, s.unheldRepairs, s.damped], [undefined, 0, false]);
+  });
+  it('nothing in yet: still judged', () => {
+    const s = afterCounters(rt({ repairedAt: NOW - 800, unheldRepairs: 2 }), UP_SILENT.up);
+    assert.deepEqual([s.repairedAt, s.unheldRepairs], [NOW - 800, 2]);
+  });
+  it('no repair being judged: nothing changes', () => {
+    const s = rt({ unheldRepairs: 2 });
+    assert.equal(afterCounters(s, UP.up), s);
+  });
+});
+
+describe("a down event's last counters", () => {
+  it("sums packets-in of the tunnel's CHILD_SAs it reports", () => {
+    assert.equal(lostPacketsIn(ike('gw', 1, [{ ...child('a', 1, 'DELETED'), 'packets-in': '7' }, child('b', 2)]), 'a'), 7);
+    assert.equal(lostPacketsIn(ike('gw', 1, [{ ...child('a', 1, 'DELETED'), 'packets-in': '0' }]), 'a'), 0);
+  });
+  it("names none of the tunnel's CHILD_SAs: unknown", () => {
+    assert.equal(lostPacketsIn(ike('gw', 1, [child('b', 2)]), 'a'), undefined);
+  });
+});
+
+// Only close_action answers a peer's DELETE; dpd_action and start_action act on other occasions.
+describe('closeActionRestores', () => {
+  const ROWS: Array<[string | undefined, boolean]> = [
+    ['start', true],
+    ['trap', true],
+    ['trap|start', true],
+    ['restart', true],
+    ['none', false],
+    ['clear', false],
+    [undefined, false],
+  ];
+  for (const [value, want] of ROWS) it(`close_action ${String(value)}: ${want}`, () => assert.equal(closeActionRestores(value), want));
 });
 
 describe('afterProbes', () => {

@@ -77,7 +77,7 @@ describe('agent lines', () => {
     assert.equal(isShown(reconcile(0, 'x').line), false);
     assert.equal(isShown(at(0, 20, 'vici command', { cmd: 'list-sas' }).line), false);
     for (const l of [
-      at(0, 40, 'tunnel x: 2 repairs in a row did not hold; damping the next by 4000 ms', { tunnel: 'x', unheldRepairs: 2, delayMs: 4000 }),
+      at(0, 40, 'tunnel x: 2 repairs in a row were lost before they carried traffic; damping the next by 4000 ms', { tunnel: 'x', unheldRepairs: 2, delayMs: 4000 }),
       at(0, 40, 'IKE_SA ikev2-vpn: backing off 961 ms after 1 failed attempts (peer-delete: received DELETE)', { tunnel: 'x', failures: 1, delayMs: 961 }),
       at(0, 30, 'tunnel x: escalating to an IKE_SA restart at once', { tunnel: 'x' }),
       at(0, 30, 'charon is shutting down; ignoring its down events'),
@@ -127,7 +127,7 @@ describe('faultTable', () => {
     const lines = [
       down(1040, 'a'), action(1070, 'a', 'initiate', 'event'), repaired(1120, 'a', 80),
       down(1300, 'a'), action(1330, 'a', 'initiate', 'event'), repaired(1380, 'a', 80),
-      down(1500, 'a'), at(1500, 40, 'tunnel a: 2 repairs in a row did not hold; damping the next by 4000 ms', { tunnel: 'a', unheldRepairs: 2, delayMs: 4000 }),
+      down(1500, 'a'), at(1500, 40, 'tunnel a: 2 repairs in a row were lost before they carried traffic; damping the next by 4000 ms', { tunnel: 'a', unheldRepairs: 2, delayMs: 4000 }),
       action(5500, 'a', 'initiate', 'retry'), repaired(5560, 'a', 4060),
     ];
     assert.deepEqual(faultTable([win('flap', 'a', 1000, 9000)], lines)[0], { fault: 'flap', tunnel: 'a', detectedMs: 40, repairedMs: 120, by: 'event (initiate)', downsAgain: 2 });

@@ -75,7 +75,7 @@ const tuning = {
   backoff_cap: positiveDuration.optional(),
   initiate_timeout: positiveDuration.optional(),
   terminate_timeout: positiveDuration.optional(),
-  /** How long charon gets to restore a child itself (close_action/dpd_action) before the agent acts. */
+  /** How long charon gets to restore a child itself (close_action after a peer delete, start_action after its restart) before the agent acts. */
   charon_grace: duration.optional(),
   /** A repaired CHILD_SA that goes down again within this time counts toward damping. */
   repair_hold: positiveDuration.optional(),

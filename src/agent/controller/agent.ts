@@ -10,14 +10,16 @@ import { ViciError } from '../../vici/index.js';
 import { childConnMap, responderConns, tunnelIke, type ChildConnInfo, type ResponderConn } from './conns.js';
 import { connsKey, connsStep, settleConns, type ConnsWatch } from './conns-watch.js';
 import type { ActionKind, ActionReason, AgentEvents } from './events.js';
-import { classifyFailure } from './failure-reason.js';
+import { classifyFailure, type FailureReason } from './failure-reason.js';
 import { HealthChecker, type HealthReport, type InboundMark, type RunProbe } from './health.js';
-import { afterDownEvent, downEventStands, observeTunnel, upByChild, type TunnelObservation } from './observe.js';
+import { afterDownEvent, downEventStands, lostPacketsIn, observeTunnel, upByChild, type ChildRef, type TunnelObservation } from './observe.js';
 import {
   afterAction,
   afterCharonLost,
+  afterCounters,
   afterProbes,
   charonRestarted,
+  closeActionRestores,
   configAppeared,
   needsReadAfterRound,
   provenSet,
@@ -531,6 +533,7 @@ export class Agent extends EventEmitter<AgentEvents> {
           v.obs = { ...v.obs, up: freshUp, installed: freshUp.filter((c) => c.state === 'INSTALLED') };
           v.observedAt = readAt;
           v.countersAt = at;
+          v.runtime = afterCounters(v.runtime, freshUp);
         } else if (verdict === 'read') {
           this.queue.add(v.config.name, 'verify');
         }
@@ -672,6 +675,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       return; // the resync after reconnect queues it again
     }
     let obs: TunnelObservation | undefined = item.reasons.has('event') ? this.fromDownEvent(v) : undefined;
+    const lostIn = v.downEvent ? lostPacketsIn(v.downEvent.ike, v.config.child) : undefined;
     v.downEvent = undefined;
     if (obs) {
       // Decided on the event's own dump; the read comes after the repair (or with the next requeue).
@@ -692,7 +696,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const policy = this.policyOf(v);
     const proof = v.runtime.healthProof;
     const heard = ikeName === undefined ? undefined : this.hearing.get(ikeName);
-    const t = reconcile({ state: v.runtime, ike: this.ikeStream(ikeName), obs, reasons: item.reasons, now: Date.now(), policy, ...(heard ? { peerHeard: heard } : {}) });
+    const t = reconcile({ state: v.runtime, ike: this.ikeStream(ikeName), obs, reasons: item.reasons, now: Date.now(), policy, ...(heard ? { peerHeard: heard } : {}), ...(lostIn !== undefined ? { lostPacketsIn: lostIn } : {}) });
     v.runtime = t.state;
     v.why = t.why;
     if (t.state.health === 'healthy' || t.state.health === 'target-down') v.unprovenSaid = undefined;
@@ -746,8 +750,8 @@ export class Agent extends EventEmitter<AgentEvents> {
           this.emit('tunnel-repaired', { tunnel: name, ike, child, downMs: n.downMs, at: now });
           break;
         case 'damped':
-          this.log.warn({ tunnel: name, unheldRepairs: n.unheld, delayMs: n.delayMs }, `tunnel ${name}: ${n.unheld} repairs in a row did not hold; damping the next by ${n.delayMs} ms`);
-          this.emit('escalated', { tunnel: name, ike, child, to: 'backoff', failures: n.unheld, nextAttemptInMs: n.delayMs, why: 'repairs do not hold' });
+          this.log.warn({ tunnel: name, unheldRepairs: n.unheld, delayMs: n.delayMs }, `tunnel ${name}: ${n.unheld} repairs in a row were lost before they carried traffic; damping the next by ${n.delayMs} ms`);
+          this.emit('escalated', { tunnel: name, ike, child, to: 'backoff', failures: n.unheld, nextAttemptInMs: n.delayMs, why: 'repairs are lost before they carry traffic' });
           break;
         case 'backoff': {
           const why = n.reason ? `${n.reason.class}: ${n.reason.detail}` : undefined;
@@ -769,10 +773,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
   }
 
+  /** charon restores the tunnel's CHILD_SA after a peer delete (its close_action; see closeActionRestores). */
   private charonRecovers(v: TunnelView): boolean {
-    const c = v.conn;
-    if (!c) return false;
-    return /start|restart|trap|route/.test(`${c.closeAction ?? ''} ${c.dpdAction ?? ''}`);
+    return closeActionRestores(v.conn?.closeAction);
   }
 
   private actionReason(reasons: ReadonlySet<Reason>, kind: ActionKind): ActionReason {
@@ -791,7 +794,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const child = v.config.child;
     const startedAt = Date.now();
     const t0 = performance.now();
-    const report = (kind: ActionKind, err?: unknown): ActionResult => {
+    const report = (kind: ActionKind, err?: unknown, known?: FailureReason): ActionResult => {
       const ms = performance.now() - t0;
       const reason = this.actionReason(reasons, kind);
       if (err === undefined) {
@@ -802,7 +805,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       const error = errMessage(err);
       // charon's log for the command travels on the VICI error, also when a message wraps it.
       const vici = err instanceof ViciError ? err : err instanceof Error && err.cause instanceof ViciError ? err.cause : undefined;
-      const failure = classifyFailure(vici?.charonLog ?? [], error);
+      const failure = known ?? classifyFailure(vici?.charonLog ?? [], error);
       this.log.warn(
         { tunnel: name, action: kind, reason, result: 'error', ms: Math.round(ms), err: error, failure: failure.class, charon: failure.detail, why: action.why },
         `tunnel ${name}: ${kind} failed (${failure.class}: ${failure.detail})`,
@@ -885,10 +888,22 @@ export class Agent extends EventEmitter<AgentEvents> {
           const timeoutMs = action.peerSilent ? Math.min(SILENT_PEER_DELETE_WAIT_MS, v.config.terminateTimeoutMs) : v.config.terminateTimeoutMs;
           await this.vici.terminate({ childId: action.child.childId, timeoutMs });
         } catch (err) {
+          // charon's answer is not about this CHILD_SA alone: its terminate watches the whole IKE_SA and
+          // ends on the first CHILD_SA of it destroyed (failure unless that one finished a DELETE
+          // exchange), and one the peer's own DELETE removed first is "not found". Its log for the
+          // command holds every line of the IKE_SA, the peer's answer to our DELETE too ("received
+          // DELETE for ESP CHILD_SA", classified peer-delete). Only charon's state says whether the
+          // CHILD_SA is gone, which is what the restart wanted: then the initiate decides.
+          if (await this.childGone(v, action.child)) {
+            this.log.info({ tunnel: name, err: errMessage(err) }, `tunnel ${name}: the CHILD_SA is gone although charon reported its terminate failed; initiating`);
+            return initiateAs('restart-child');
+          }
           // The peer did not answer our DELETE: the IKE_SA itself is dead (the peer lost its state, or
           // the path is cut). A CHILD_SA on it can never come up: the next reconcile restarts the IKE_SA.
           this.log.info({ tunnel: name }, `tunnel ${name}: escalating to an IKE_SA restart at once`);
-          return report('restart-child', new Error(`CHILD_SA delete not answered (${errMessage(err)}); restarting the IKE_SA`, { cause: err }));
+          const e = new Error(`CHILD_SA delete not answered (${errMessage(err)}); restarting the IKE_SA`, { cause: err });
+          // Said so, whatever else charon logged on the IKE_SA meanwhile (a sibling's DELETE exchange).
+          return report('restart-child', e, { class: 'timeout', ikeLevel: true, detail: e.message });
         }
         return initiateAs('restart-child');
       case 'restart-ike':
@@ -912,6 +927,17 @@ export class Agent extends EventEmitter<AgentEvents> {
         }
         return last;
       }
+    }
+  }
+
+  /** Whether charon no longer holds the CHILD_SA (gone, or its DELETE exchange over); false when it cannot tell. */
+  private async childGone(v: TunnelView, c: ChildRef): Promise<boolean> {
+    try {
+      const sas = await this.vici.listSas({ ike: c.ikeName, child: v.config.child });
+      const still = sas.flatMap((sa) => Object.values(sa['child-sas'] ?? {})).find((x) => Number(x.uniqueid) === c.childId);
+      return still === undefined || still.state === 'DELETED';
+    } catch {
+      return false;
     }
   }
 

@@ -206,6 +206,16 @@ export function afterDownEvent(last: TunnelObservation, ike: IkeSa, child: strin
   return out;
 }
 
+/**
+ * charon's last count of packets in on the tunnel's CHILD_SAs that a down event reports (the event's
+ * dump still carries the counters of a CHILD_SA being deleted); undefined when it names none of them.
+ */
+export function lostPacketsIn(ike: IkeSa, child: string): number | undefined {
+  const gone = Object.values(ike['child-sas'] ?? {}).filter((c) => c.name === child);
+  if (gone.length === 0) return undefined;
+  return gone.reduce((n, c) => n + num(c['packets-in']), 0);
+}
+
 export interface DownEventNews {
   /** When the down event came. */
   at: number;

@@ -53,23 +53,29 @@ export interface TunnelRuntime {
   failures: number;
   /** No repair before this time (the tunnel's backoff, or damping). */
   nextAttemptAt: number;
-  /** 0: nothing tried yet for this stale episode; 1: CHILD_SA restarted; 2: IKE_SA restarted. */
-  escalation: 0 | 1 | 2;
+  /**
+   * 0: nothing tried yet for this stale episode; 1: CHILD_SA restarted; 2: IKE_SA restarted; 3: an IKE_SA
+   * restart failed or did not help, and the next one waits for the backoff.
+   */
+  escalation: 0 | 1 | 2 | 3;
   /** When the tunnel was first seen down or stale in the current episode. */
   downSince?: number;
   /** First seen without CHILD_SA while charon negotiated (rekey, reauth): an outage only if it lasts. */
   busySince?: number;
   downReason?: string;
-  /** Charon is expected to restore the tunnel by itself until then (close_action, dpd_action, start_action). */
+  /** Charon is expected to restore the tunnel by itself until then (close_action after a peer delete, start_action after its restart). */
   graceUntil: number;
   /** First time the current duplicate set was seen; acted on when it persists. */
   duplicateSeenAt?: number;
   upSince?: number;
   /** Bumped on every action: probe results started before it are discarded. */
   generation: number;
-  /** When the agent's last successful repair brought a CHILD_SA: a loss within the hold time is a repair that did not hold. */
+  /**
+   * When the agent's last successful repair brought a CHILD_SA, until that repair holds (see repairHeld):
+   * a loss before then is a repair that did not hold.
+   */
   repairedAt?: number;
-  /** Consecutive repairs that did not hold: drives damping. */
+  /** Consecutive repairs lost before they carried traffic: drives damping. */
   unheldRepairs: number;
   /** Repairs are delayed because they do not hold (a repair loop). */
   damped: boolean;
@@ -123,7 +129,7 @@ export interface TunnelPolicy {
   graceMs: number;
   holdMs: number;
   backoff: BackoffPolicy;
-  /** charon's own close_action/dpd_action restores this CHILD_SA after a peer delete. */
+  /** charon's own close_action restores this CHILD_SA after a peer delete (see closeActionRestores). */
   charonRecovers: boolean;
   /** The longest an initiate can take (its timeout and the client's margin): a leader's lease. */
   attemptMs: number;
@@ -166,7 +172,7 @@ export const DUPLICATE_CONFIRM_MS = 1000;
 export const DUPLICATE_VERIFY_MS = 200;
 /** How often to look again while charon negotiates. */
 export const BUSY_RECHECK_MS = 250;
-/** Repairs that did not hold, in a row, before the next one is damped. */
+/** Repairs lost before they carried traffic, in a row, before the next one is damped. */
 export const UNHELD_LIMIT = 3;
 /** Losses counted this long before charon's socket closed were its shutdown's down events. */
 export const CHARON_SHUTDOWN_LOSS_MS = 3000;
@@ -182,6 +188,8 @@ export interface ReconcileInput {
   random?: () => number;
   /** When the peer was last heard on the tunnel's connection (any CHILD_SA's packets-in), by the counter timer. */
   peerHeard?: { readAt: number; heardAt: number };
+  /** charon's last count of packets in on the tunnel's CHILD_SA that its down event reports lost. */
+  lostPacketsIn?: number;
 }
 
 /** Did charon just come back? Downs seen then are its restart, not the tunnel's doing. */
@@ -239,15 +247,18 @@ function decide(i: ReconcileInput): Transition {
   }
   // The tunnel was up as far as the agent knew, and is gone (counted once: while charon negotiates the
   // episode has not started yet, busySince marks it). If the agent's own repair brought that CHILD_SA
-  // less than the hold time ago, the repair did not hold; enough of those in a row (a repair loop) and
-  // repairs are damped. Losses from charon's restart count for nothing.
+  // and it was lost before it held (see repairHeld), the repair did not hold; enough of those in a row
+  // (a peer that deletes each new CHILD_SA before it carries anything) and repairs are damped. Losses
+  // from charon's restart count for nothing.
   let damping: Note | undefined;
   if (!installed && (s.repairedAt !== undefined || (s.downSince === undefined && s.busySince === undefined))) {
     // The agent's own IKE_SA restart (for a stale sibling) took it: not the peer's doing either.
     const ownRestart = i.ike?.restartedAt !== undefined && s.repairedAt !== undefined && i.ike.restartedAt >= s.repairedAt;
     if (!afterCharonRestart(reasons) && !ownRestart) {
       s.lastLoss = { at: now, unheld: s.unheldRepairs, damped: s.damped, nextAttemptAt: s.nextAttemptAt };
-      const unheld = s.repairedAt !== undefined && now - s.repairedAt < policy.holdMs;
+      // charon's down event still counted the CHILD_SA's packets: one that carried traffic held.
+      const carried = (i.lostPacketsIn ?? 0) > 0;
+      const unheld = s.repairedAt !== undefined && !carried && now - s.repairedAt < policy.holdMs;
       s.unheldRepairs = unheld ? s.unheldRepairs + 1 : 0;
       if (s.unheldRepairs >= UNHELD_LIMIT) {
         const delayMs = backoffDelay(s.unheldRepairs - UNHELD_LIMIT + 1, policy.backoff, i.random);
@@ -260,11 +271,8 @@ function decide(i: ReconcileInput): Transition {
       }
     }
     s.repairedAt = undefined;
-  } else if (installed && s.repairedAt !== undefined && now - s.repairedAt >= policy.holdMs) {
-    // It held: the next loss starts the count afresh.
-    s.unheldRepairs = 0;
-    s.repairedAt = undefined;
-    s.damped = false;
+  } else if (installed && s.repairedAt !== undefined && repairHeld(s, counters?.packetsIn ?? 0, now, policy)) {
+    held(s);
   }
 
   episode(s, obs, reasons, now, policy, notes);
@@ -286,7 +294,7 @@ function decide(i: ReconcileInput): Transition {
     // the fix is in charon's configuration (or the agent's), not in the peer. Nothing is attempted: the
     // config source reads list-conns again and reconciles the tunnel as soon as charon loads it.
     if (policy.configLoaded === false) return done('not-loaded', `charon has no CHILD_SA config named ${JSON.stringify(policy.childName ?? policy.name)}; waiting for charon to load it`);
-    if (now < s.graceUntil) return done('waiting-for-charon', 'charon restores it itself (close_action/dpd_action/start_action)', s.graceUntil - now);
+    if (now < s.graceUntil) return done('waiting-for-charon', 'charon restores it itself (close_action after a peer delete, start_action after its restart)', s.graceUntil - now);
     if (now < s.nextAttemptAt) return done('backoff', s.damped ? 'damped: repairs do not hold' : 'backing off', s.nextAttemptAt - now);
     const ike = i.ike;
     if (ike && ike.failures > 0 && !obs.ikeEstablished) {
@@ -315,12 +323,63 @@ function decide(i: ReconcileInput): Transition {
       const why = silent ? 'probes fail through an installed CHILD_SA; the peer has sent nothing since' : 'probes fail through an installed CHILD_SA';
       return act(done('stale', 'probes fail'), { kind: 'restart-child', child: newest, why, ...(silent ? { peerSilent: true } : {}) });
     }
+    if (s.escalation === 2) {
+      // The IKE_SA restart went through and the probes still fail: it did not help, and the fault may
+      // be outside the agent's reach. The next one waits for the backoff, which starts here.
+      s.escalation = 3;
+      s.failures++;
+      const delayMs = backoffDelay(s.failures, policy.backoff, i.random);
+      s.nextAttemptAt = now + delayMs;
+      notes.push({ kind: 'backoff', failures: s.failures, delayMs, shared: false });
+      return done('stale', 'probes still fail after an IKE_SA restart, backing off', delayMs);
+    }
     // Noted before it runs: the siblings' losses it causes arrive while it is still under way.
     const ike = i.ike ? { ...i.ike, restartedAt: now } : undefined;
     return act(done('stale', 'probes fail'), { kind: 'restart-ike', ikeId: newest.ikeId, why: 'probes still fail after a CHILD_SA restart' }, ike);
   }
   if (s.health === 'target-down') return done('target-down', 'tunnel passes traffic, probe target does not answer');
   return done('up', 'installed');
+}
+
+/**
+ * Whether the agent's last repair (its CHILD_SA up now) has held: its CHILD_SA carried traffic (packets
+ * in on its counters, or a probe round of the current generation passed through it: an action starts a
+ * new generation, so a passing verdict here was judged after the repair, and decide's probe proof has
+ * already taken back one that went through another SA), or, for a tunnel nothing proves, it stayed up
+ * for the hold time. Whichever comes first.
+ */
+function repairHeld(s: TunnelRuntime, packetsIn: number, now: number, policy: TunnelPolicy): boolean {
+  if (s.repairedAt === undefined) return false;
+  if (packetsIn > 0 || s.health === 'healthy' || s.health === 'target-down') return true;
+  return now - s.repairedAt >= policy.holdMs;
+}
+
+/** The repair held: it is no longer judged, and the next loss starts the count afresh. */
+function held(s: TunnelRuntime): void {
+  s.unheldRepairs = 0;
+  s.repairedAt = undefined;
+  s.damped = false;
+}
+
+/**
+ * The counter timer read the tunnel's CHILD_SAs between reconciles (the same set as the agent's last
+ * read): packets in on them make the last repair hold, so a peer delete soon after still finds it held.
+ */
+export function afterCounters(state: TunnelRuntime, up: readonly ChildRef[]): TunnelRuntime {
+  const c = tunnelCounters(up, 0);
+  if (state.repairedAt === undefined || !c || c.packetsIn === 0) return state;
+  const s = { ...state };
+  held(s);
+  return s;
+}
+
+/**
+ * Whether charon restores a CHILD_SA by itself after the peer deleted it: only its close_action does
+ * (start, or trap for the next packet). dpd_action acts only when DPD declares the peer dead, and
+ * start_action only when charon starts or loads the config; neither answers a peer's DELETE.
+ */
+export function closeActionRestores(closeAction: string | undefined): boolean {
+  return /start|trap|route/.test(closeAction ?? '');
 }
 
 /**
@@ -385,7 +444,9 @@ function episode(s: TunnelRuntime, obs: TunnelObservation, reasons: ReadonlySet<
     s.downReason = installed ? `probes fail: ${s.lastError ?? 'no traffic'}` : 'no CHILD_SA installed';
     s.flaps++;
     s.upSince = undefined;
-    const charonRecovers = !installed && (reasons.has('event') || reasons.has('resync')) && policy.charonRecovers;
+    // close_action answers the peer's DELETE, which only an event tells: a loss found on a resync (charon's
+    // restart; its start_action has its own grace) or any other read gets no grace for it.
+    const charonRecovers = !installed && reasons.has('event') && policy.charonRecovers;
     if (charonRecovers) s.graceUntil = now + policy.graceMs;
     notes.push({ kind: 'down', why: s.downReason, charonRecovers });
     return;
@@ -496,18 +557,30 @@ export function afterAction(i: AfterActionInput): AfterAction {
         s.repairedAt = now;
         return out(undefined, true);
       }
+      if (result.reason.class === 'peer-delete') {
+        // Its DELETE was answered, so the old CHILD_SA is gone, which is what the restart wanted (the
+        // executor reports an unanswered DELETE otherwise). charon's initiate that followed ended on a
+        // CHILD_SA of the IKE_SA being destroyed (the old one, or a sibling's), which says nothing of
+        // the new one: the next reconcile reads, initiates if none is up, and the probes judge it.
+        return out(0, true);
+      }
       // Not recovered: still stale, and the next reconcile escalates to the IKE_SA at once (an
       // unanswered DELETE means the IKE_SA itself is dead).
       s.health = 'failing';
       return out(0, false);
     }
     case 'restart-ike': {
-      s.escalation = 2;
       notes.push({ kind: 'escalate-ike' });
-      // Next time, if traffic still fails, only after a backoff: the fault may be outside our reach.
-      const delayMs = backOff();
-      if (result.ok) s.repairedAt = now;
-      return out(delayMs, result.ok);
+      if (result.ok) {
+        // It went through: nothing to back off from. Whether it helped is for the probes to say; if they
+        // still fail, the next stale verdict backs off before another one (see decide).
+        s.escalation = 2;
+        s.repairedAt = now;
+        return out(undefined, true);
+      }
+      // Failed: the next one only after a backoff, the fault may be outside our reach.
+      s.escalation = 3;
+      return out(backOff(), false);
     }
     case 'terminate-duplicates':
       s.duplicateSeenAt = undefined;
