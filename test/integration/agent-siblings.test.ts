@@ -62,6 +62,13 @@ describe('controller: sibling CHILD_SAs of one IKE_SA are one connection', () =>
   }
 
   const escalations = (from: number) => receiver.received().slice(from).filter((a) => a.body['event'] === 'escalated');
+  /** What the agent did and decided since `from`, for a failure's message. */
+  const story = (from: number) =>
+    agent.logs
+      .slice(from)
+      .filter((l) => typeof l.action === 'string' || / down|repaired|backing off|probing again|probes (failing|healthy)/.test(l.msg))
+      .map((l) => `${l.time.slice(11)} ${l.msg}${l['why'] ? ` (${String(l['why'])})` : ''}`)
+      .join('\n');
 
   it('ESP dropped for 10 s, then healed: at most one IKE_SA restart and one restart alert; all three pass traffic within 3 s of the heal', async () => {
     const from = agent.logs.length;
@@ -75,9 +82,9 @@ describe('controller: sibling CHILD_SAs of one IKE_SA are one connection', () =>
     await lab.healEsp();
     const ms = await allPass(3000);
     const restarts = agent.actions(from).filter((l) => l.action === 'restart-ike');
-    assert.ok(restarts.length <= 1, `IKE_SA restarts: ${restarts.map((l) => `${String(l.tunnel)} ${String(l.result)}`).join(', ')}`);
+    assert.ok(restarts.length <= 1, `IKE_SA restarts: ${restarts.map((l) => `${String(l.tunnel)} ${String(l.result)}`).join(', ')}\n${story(from)}`);
     await allHealthy(agent.logs.length);
-    assert.ok(escalations(alertsFrom).length <= 1, `restart alerts: ${escalations(alertsFrom).map((a) => String(a.body['message'])).join(' | ')}`);
+    assert.ok(escalations(alertsFrom).length <= 1, `restart alerts: ${escalations(alertsFrom).map((a) => String(a.body['message'])).join(' | ')}\n${story(from)}`);
     assert.ok(ms < 3000, `traffic back ${ms.toFixed(0)} ms after the heal`);
   });
 
@@ -91,7 +98,7 @@ describe('controller: sibling CHILD_SAs of one IKE_SA are one connection', () =>
     // One more round each: a second restart decided late would show here.
     await allHealthy(agent.logs.length);
     const restarts = agent.actions(from).filter((l) => l.action === 'restart-ike');
-    assert.equal(restarts.length, 1, `IKE_SA restarts: ${restarts.map((l) => `${String(l.tunnel)} ${String(l.result)}`).join(', ')}`);
+    assert.equal(restarts.length, 1, `IKE_SA restarts: ${restarts.map((l) => `${String(l.tunnel)} ${String(l.result)}`).join(', ')}\n${story(from)}`);
     assert.ok(escalations(alertsFrom).length <= 1, `restart alerts: ${escalations(alertsFrom).length}`);
   });
 });

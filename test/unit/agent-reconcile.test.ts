@@ -328,6 +328,58 @@ describe('reconcile: one rule a row', () => {
     assert.deepEqual([t.action?.kind, t.ike?.restartedAt], ['restart-ike', NOW]);
   });
 
+  describe("siblings share the connection's IKE_SA: one escalation for the connection", () => {
+    const RESTARTED = NOW - 3000;
+    const stream = (): IkeStream => ({ ...newIkeStream(), restartedAt: RESTARTED });
+    const ROWS: Array<{ rule: string; state: Partial<TunnelRuntime>; action?: string; probe?: boolean; escalation: number; requeue?: number }> = [
+      {
+        rule: 'a failing verdict from a round that began before a sibling restarted the IKE_SA: probe again, no action',
+        state: { health: 'failing', healthFrom: RESTARTED - 1, escalation: 1, downSince: NOW - 9000 },
+        probe: true,
+        escalation: 1,
+      },
+      {
+        rule: 'a sibling restarted it this episode, after our CHILD_SA restart (our initiate after it does not count): still failing after it backs off, no second restart',
+        state: { health: 'failing', healthFrom: RESTARTED + 500, escalation: 1, downSince: NOW - 9000, escalatedAt: NOW - 6000, lastAction: { kind: 'initiate', result: 'ok', at: RESTARTED + 30, ms: 5 } },
+        escalation: 3,
+        requeue: 1000,
+      },
+      {
+        rule: 'our own IKE_SA restart (after it in time): the usual step, backoff',
+        state: { health: 'failing', healthFrom: RESTARTED + 500, escalation: 2, downSince: NOW - 9000, escalatedAt: RESTARTED + 40 },
+        escalation: 3,
+        requeue: 1000,
+      },
+      {
+        rule: 'backing off after our own restart, a sibling restarted it since: wait again instead of restarting the new one',
+        state: { health: 'failing', healthFrom: RESTARTED + 500, escalation: 3, failures: 1, nextAttemptAt: NOW - 1, downSince: NOW - 20_000, escalatedAt: NOW - 10_000 },
+        escalation: 3,
+        requeue: 2000,
+      },
+      {
+        rule: "the sibling's restart is what took this tunnel down; its own CHILD_SA restart failed to help since: no second IKE_SA restart",
+        state: { health: 'failing', healthFrom: NOW - 1000, escalation: 1, downSince: RESTARTED + 10, passedFrom: RESTARTED - 2000, escalatedAt: RESTARTED - 100 },
+        escalation: 3,
+        requeue: 1000,
+      },
+      {
+        rule: 'a restart before this tunnel last passed is not this trouble: the ladder starts at the CHILD_SA',
+        state: { health: 'failing', healthFrom: NOW - 2000, escalation: 0, downSince: NOW - 1000, passedFrom: RESTARTED + 100 },
+        action: 'restart-child',
+        escalation: 0,
+      },
+    ];
+    for (const r of ROWS) {
+      it(r.rule, () => {
+        const t = reconcile({ state: rt(r.state), ike: stream(), obs: UP, reasons: new Set(['probe']), now: NOW, policy: POLICY, random: FULL });
+        assert.deepEqual(
+          { action: t.action?.kind, probe: t.probe ?? false, escalation: t.state.escalation, requeue: t.requeueAfterMs, status: t.state.status },
+          { action: r.action, probe: r.probe ?? false, escalation: r.escalation, requeue: r.requeue, status: 'stale' },
+        );
+      });
+    }
+  });
+
   it('the leader is recorded on the IKE stream', () => {
     const t = reconcile({ state: rt({ downSince: NOW - 5000 }), ike: { ...newIkeStream(), failures: 1, nextAttemptAt: NOW - 1, failedAt: NOW - 2000 }, obs: DOWN, reasons: EVENT, now: NOW, policy: POLICY, random: FULL });
     assert.equal(t.ike?.leader, 'a');

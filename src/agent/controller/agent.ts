@@ -706,6 +706,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.tell(v, t.notes);
     this.log.debug({ tunnel: item.name, status: t.state.status, decision: t.action?.kind ?? 'none', why: t.why, reasons, up: obs.up.length, busy: obs.busyWhy ?? false }, 'reconcile');
     if (t.requeueAfterMs !== undefined) this.queue.addAfter(item.name, t.requeueAfterMs, 'retry');
+    if (t.probe) this.health.verify(item.name, 0);
     if (!t.action) {
       this.queue.forgetFailures(item.name);
       done(t.requeueAfterMs !== undefined ? 'requeue' : 'ok');

@@ -95,6 +95,10 @@ export interface TunnelRuntime {
   seenUpAt?: number;
   /** charon restarted and the tunnel is not back yet: its initiate does not wait inside charon. */
   afterRestart?: boolean;
+  /** When this tunnel last restarted its CHILD_SA or the IKE_SA (a step of the stale escalation). */
+  escalatedAt?: number;
+  /** When the last probe round that passed began. */
+  passedFrom?: number;
 }
 
 export function newRuntime(): TunnelRuntime {
@@ -162,6 +166,8 @@ export interface Transition {
   ike?: IkeStream;
   action?: Action;
   requeueAfterMs?: number;
+  /** Probe the tunnel now: its last verdict no longer says anything. */
+  probe?: boolean;
   why: string;
   notes: Note[];
 }
@@ -314,6 +320,18 @@ function decide(i: ReconcileInput): Transition {
     if (obs.charonBusy) return done('stale', 'charon is negotiating', BUSY_RECHECK_MS);
     if (now < s.nextAttemptAt) return done('stale', 'probes failing, backing off', s.nextAttemptAt - now);
     const newest = [...obs.up].sort((a, b) => a.installAgeSec - b.installAgeSec)[0] as ChildRef;
+    // The IKE_SA is the connection's: its restart is every sibling's step of the escalation. A verdict
+    // from a round that began before it says nothing about the new IKE_SA: probe again, act on nothing.
+    const restartedAt = i.ike?.restartedAt;
+    if (restartedAt !== undefined && (s.healthFrom ?? -Infinity) < restartedAt) {
+      s.health = 'unknown';
+      return done('stale', "the connection's IKE_SA was restarted after this round began; probing again", undefined, { probe: true });
+    }
+    // A sibling restarted it since this tunnel's probes last passed and since its own last step (also when
+    // that very restart is what took this tunnel down): as if this tunnel had, so it does not restart the
+    // new IKE_SA again (one restart for the connection, then the backoff).
+    const sinceMine = restartedAt !== undefined && restartedAt > (s.passedFrom ?? -Infinity) && restartedAt > (s.escalatedAt ?? -Infinity);
+    if (sinceMine && s.escalation !== 2) s.escalation = 2;
     if (s.escalation === 0) {
       // A peer heard from on no CHILD_SA of the connection since the probes began failing (and read
       // since) has likely lost its state or is cut off: its DELETE answer is not waited for long.
@@ -507,6 +525,9 @@ const KIND: Record<Action['kind'], ActionKind> = {
 export function afterAction(i: AfterActionInput): AfterAction {
   const { action, result, now, policy } = i;
   const s: TunnelRuntime = { ...i.state };
+  // Probe rounds begun while the action ran saw the tunnel in the middle of it (a CHILD_SA restart's
+  // gap fails a probe at once): they say nothing about its outcome.
+  s.generation++;
   let ike = i.ike ? { ...i.ike } : undefined;
   const notes: Note[] = [];
   s.lastAction = { kind: KIND[action.kind], result: result.ok ? 'ok' : 'error', at: now, ms: result.ms, ...(result.ok ? {} : { reason: result.reason }) };
@@ -552,6 +573,7 @@ export function afterAction(i: AfterActionInput): AfterAction {
       return out(backOff(), false);
     }
     case 'restart-child': {
+      s.escalatedAt = now;
       s.escalation = 1;
       if (result.ok) {
         s.repairedAt = now;
@@ -570,6 +592,7 @@ export function afterAction(i: AfterActionInput): AfterAction {
       return out(0, false);
     }
     case 'restart-ike': {
+      s.escalatedAt = now;
       notes.push({ kind: 'escalate-ike' });
       if (result.ok) {
         // It went through: nothing to back off from. Whether it helped is for the probes to say; if they
@@ -605,6 +628,7 @@ export function afterProbes(state: TunnelRuntime, r: ProbeReport): { state: Tunn
   if (r.generation !== state.generation) return { state, changed: false, stale: true };
   const s: TunnelRuntime = { ...state, health: r.health, healthFrom: r.startedAt, healthProof: r.inBefore, failingFrom: r.health === 'failing' ? (r.firstDoneAt ?? r.startedAt) : undefined };
   if (r.health === 'failing') s.lastError = r.failures.join('; ');
+  if (r.health === 'healthy' || r.health === 'target-down') s.passedFrom = r.startedAt;
   return { state: s, changed: state.health !== r.health, stale: false };
 }
 
