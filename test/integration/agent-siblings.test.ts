@@ -10,7 +10,7 @@ import { startLab, type Lab } from '../../lab/lab.js';
 import { tcpCheck } from '../../lab/net-check.js';
 import { waitFor } from '../../lab/wait.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../../lab/webhook-receiver.js';
-import { labConfig, startAgent, type RunningAgent } from './agent-harness.js';
+import { installedCount, labConfig, startAgent, type RunningAgent } from './agent-harness.js';
 
 /** How long the ESP blackhole lasts: long enough for a CHILD_SA restart and the escalation after it. */
 const FAULT_MS = 10_000;
@@ -100,5 +100,26 @@ describe('controller: sibling CHILD_SAs of one IKE_SA are one connection', () =>
     const restarts = agent.actions(from).filter((l) => l.action === 'restart-ike');
     assert.equal(restarts.length, 1, `IKE_SA restarts: ${restarts.map((l) => `${String(l.tunnel)} ${String(l.result)}`).join(', ')}\n${story(from)}`);
     assert.ok(escalations(alertsFrom).length <= 1, `restart alerts: ${escalations(alertsFrom).length}`);
+  });
+
+  it('an IKE_SA restart brings back the CHILD_SA of a sibling the agent leaves alone (enabled: false)', async () => {
+    const off = lab.children[2]!;
+    const cfg = labConfig(lab, {
+      tunnels: lab.targets.map((t) => ({ child: t.child, source: lab.leftInsideAddr, probes: [{ tcp: `${t.host}:${t.port}` }, { icmp: t.host }], ...(t.child === off ? { enabled: false } : {}) })),
+      defaults: { backoff_base: '500ms', backoff_cap: '4s', initiate_timeout: '2s' },
+      alerts: { webhook: { url: receiver.url() }, retries: 1 },
+    });
+    let from = agent.logs.length;
+    agent.writeConfig(cfg);
+    agent.reload();
+    await agent.waitForLog((l) => l.msg === 'configuration reloaded', { from });
+    assert.equal(await installedCount(lab, off), 1, 'the disabled tunnel is still up, left alone');
+    from = agent.logs.length;
+    await lab.blackholeEsp();
+    await agent.waitForLog((l) => l.action === 'restart-ike', { from, timeoutMs: 30_000 });
+    await lab.healEsp();
+    await agent.waitForLog((l) => l.msg === `tunnel ${agent.actions(from).find((a) => a.action === 'restart-ike')!.tunnel}: bringing back CHILD_SA ${off}, which the IKE_SA restart took down`, { from, timeoutMs: 5000 });
+    await waitFor(async () => (await installedCount(lab, off)) === 1, { timeoutMs: 5000, what: `${off} back after the IKE_SA restart` });
+    assert.deepEqual(agent.actions(from).filter((l) => l.tunnel === off).map((l) => l.action), [], 'no action of its own: it is disabled');
   });
 });

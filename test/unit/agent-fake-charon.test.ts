@@ -71,6 +71,21 @@ interface Rig {
   cfg: ReturnType<typeof parseConfig>;
 }
 
+/** The unique ids of the CHILD_SAs charon holds INSTALLED. */
+function installedIds(r: Rig): Set<string> {
+  const sas = Object.values((r.sa.gw?.['child-sas'] ?? {}) as Record<string, { uniqueid: string; state: string }>);
+  return new Set(sas.filter((c) => c.state === 'INSTALLED').map((c) => c.uniqueid));
+}
+
+/** As charon does: a CHILD_SA an initiate installed is announced by its up event before the answer. */
+function announceNew(r: Rig, before: Set<string>): void {
+  const gw = r.sa.gw;
+  if (!gw) return;
+  for (const [key, c] of Object.entries(gw['child-sas'] as Record<string, { uniqueid: string; state: string }>)) {
+    if (c.state === 'INSTALLED' && !before.has(c.uniqueid)) r.charon.emit('child-updown', { up: 'yes', gw: { ...gw, 'child-sas': { [key]: c } } });
+  }
+}
+
 const rigs: Rig[] = [];
 
 async function rig(config = CONFIG): Promise<Rig> {
@@ -88,7 +103,9 @@ async function rig(config = CONFIG): Promise<Rig> {
   });
   charon.on('initiate', ({ conn, msg }) => {
     r.seq.push(`initiate ${String(msg['child'])} timeout=${String(msg['timeout'])}`);
+    const before = installedIds(r);
     r.onInitiate(msg);
+    announceNew(r, before);
     conn.respond({ success: 'yes' });
   });
   const cfg = parseConfig(config(charon.uri), 'test.yaml');
@@ -316,7 +333,9 @@ tunnels:
     charon.on('list-conns', ({ conn }) => conn.respond({}));
     charon.on('initiate', ({ conn, msg }) => {
       r.seq.push(`initiate timeout=${String(msg['timeout'])}`);
+      const before = installedIds(r);
       r.onInitiate(msg);
+      announceNew(r, before);
       conn.respond({ success: 'yes' });
     });
     charon.on('terminate', ({ conn, msg }) => {
@@ -444,5 +463,38 @@ tunnels:
     const off = seen.findIndex((l) => /backing off/.test(l.msg));
     assert.ok(restart >= 0 && failing > restart && off > failing, `restart-ike at ${restart}, failing round at ${failing}, backoff at ${off}`);
     assert.match(seen[off]!.msg, /backing off \d+ ms after 1 failed attempts/);
+  });
+});
+
+describe("agent: an initiate is done when the tunnel's own CHILD_SA is up, not when charon says so", () => {
+  /** A blocking initiate that gives up after a second, so that the case without an up event ends soon. */
+  const SHORT = (uri: string) => CONFIG(uri).replace('initiate_timeout: 10s', 'initiate_timeout: 1s');
+
+  it("charon's success came first (a sibling's CHILD_SA installed): the initiate ends on this child's own up event", async () => {
+    const r = await rig(SHORT);
+    r.conns = GW;
+    r.onInitiate = () => {
+      // charon's answer is the IKE_SA's: a sibling's CHILD_SA was installed; this child's comes later.
+      setTimeout(() => {
+        r.sa.gw = ike(1, [child(1)]);
+        r.charon.emit('child-updown', { up: 'yes', gw: ike(1, [child(1)]) });
+      }, 300);
+    };
+    await r.agent.start();
+    await until(() => r.actions.length > 0, 'the initiate to end', 3000);
+    assert.equal(r.actions[0]!.result, 'ok');
+    assert.ok(r.actions[0]!.ms >= 290, `ended ${r.actions[0]!.ms.toFixed(0)} ms after it was sent, on the up event`);
+    await steady(r);
+  });
+
+  it("charon's success, and this child never comes up: a failure of the CHILD_SA, not a repair that did not hold", async () => {
+    const r = await rig(SHORT);
+    r.conns = GW;
+    r.sa.gw = ike(1, []); // the IKE_SA is up; no CHILD_SA of this tunnel ever is
+    await r.agent.start();
+    await until(() => r.actions.length > 0, 'the initiate to end', 4000);
+    const a = r.actions[0]!;
+    assert.equal(a.result, 'error');
+    assert.ok(a.ms >= 900, `gave up after ${a.ms.toFixed(0)} ms (initiate_timeout 1 s)`);
   });
 });

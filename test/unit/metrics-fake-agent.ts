@@ -2,7 +2,7 @@
 // AgentEvents) and a view() of real TunnelViews, built from a real parsed config, newRuntime() and
 // TunnelObservations shaped like observeTunnel's output. Tests set the state and emit the events.
 import { EventEmitter } from 'eventemitter3';
-import type { TunnelView } from '../../src/agent/controller/agent.js';
+import type { TunnelView } from '../../src/agent/controller/tunnel-view.js';
 import { parseConfig, type AgentConfig } from '../../src/agent/config/load.js';
 import { newRuntime } from '../../src/agent/controller/reconcile.js';
 import type { AgentEvents } from '../../src/agent/controller/events.js';

@@ -6,13 +6,11 @@ import { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
 import type { IkeSa, ViciClient } from '../../vici/index.js';
 import { discoveredTunnel, type AgentConfig, type TunnelConfig } from '../config/load.js';
-import { ViciError } from '../../vici/index.js';
 import { childConnMap, responderConns, tunnelIke, type ChildConnInfo, type ResponderConn } from './conns.js';
 import { connsKey, connsStep, settleConns, type ConnsWatch } from './conns-watch.js';
-import type { ActionKind, ActionReason, AgentEvents } from './events.js';
-import { classifyFailure, type FailureReason } from './failure-reason.js';
+import type { AgentEvents } from './events.js';
 import { HealthChecker, type HealthReport, type InboundMark, type RunProbe } from './health.js';
-import { afterDownEvent, downEventStands, lostPacketsIn, observeTunnel, upByChild, type ChildRef, type TunnelObservation } from './observe.js';
+import { afterDownEvent, downEventStands, lostPacketsIn, observeTunnel, upByChild, type TunnelObservation } from './observe.js';
 import {
   afterAction,
   afterCharonLost,
@@ -26,8 +24,6 @@ import {
   newIkeStream,
   newRuntime,
   reconcile,
-  type Action,
-  type ActionResult,
   type IkeStream,
   type Note,
   type TunnelPolicy,
@@ -35,35 +31,12 @@ import {
   type TunnelStatus,
 } from './reconcile.js';
 import { WorkQueue, type Reason, type WorkItem } from './workqueue.js';
-import type { ProbeResult } from '../../probes/types.js';
 import { closest } from '../../suggest.js';
-import { counterVerdict, hearingStep, newWatch, tunnelCounters, watchStep, type PeerHearing, type Watch } from './traffic-watch.js';
+import { counterVerdict, hearingStep, newWatch, tunnelCounters, watchStep, type PeerHearing } from './traffic-watch.js';
+import { Executor } from './executor.js';
+import type { TunnelView } from './tunnel-view.js';
 
-export interface TunnelView {
-  config: TunnelConfig;
-  runtime: TunnelRuntime;
-  /** Last observation, for metrics and status. */
-  obs?: TunnelObservation;
-  /** When `obs` was read (ms). */
-  observedAt?: number;
-  conn?: ChildConnInfo;
-  /** The last probe round, for status. */
-  probes?: { at: number; results: ProbeResult[] };
-  /** What the last reconcile's decision rested on, for status. */
-  why?: string;
-  /** Passive stale detection: the last counter reading and what it made of it. */
-  watch?: Watch;
-  /** Why the probes were last said not to count: said again only for another reason, or after they proved the tunnel. */
-  unprovenSaid?: string;
-  /** When an event from charon last concerned the tunnel (ms). */
-  eventAt?: number;
-  /** The CHILD_SA set (unique ids) a probe round has proved to carry the probes. */
-  provenSas?: string;
-  /** The last down event for the tunnel, with charon's dump of the IKE_SA: the repair may start from it. */
-  downEvent?: { at: number; alone: boolean; ike: IkeSa };
-  /** When the counter timer last refreshed the counters of `obs` (ms). */
-  countersAt?: number;
-}
+export type { TunnelView };
 
 export interface AgentOptions {
   config: AgentConfig;
@@ -122,15 +95,12 @@ export class Agent extends EventEmitter<AgentEvents> {
   private charonStopping = false;
   private charonStoppingTimer?: NodeJS.Timeout;
   private viciLostAt?: number;
-  /** Our blocking initiates in flight, by IKE connection name. */
-  private readonly initiatesInFlight = new Map<string, number>();
   /** One attempt stream per IKE connection name (IKE-level failures back off all its tunnels). */
   private readonly ikeStreams = new Map<string, IkeStream>();
   private started = false;
   private watchTimer?: NodeJS.Timeout;
   private watchChain = 0;
-  /** Initiates sent without waiting (after charon's restart) until their CHILD_SA's up event, by `ike\0child`. */
-  private readonly creations = new Map<string, Set<Creation>>();
+  private readonly executor: Executor;
   /** When the peer was last heard, per IKE connection (the counter timer's readings). */
   private readonly hearing = new Map<string, PeerHearing>();
 
@@ -140,6 +110,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.vici = opts.vici;
     this.log = opts.logger;
     this.workers = opts.workers ?? 8;
+    this.executor = new Executor({
+      vici: this.vici,
+      log: this.log,
+      reported: (e) => this.emit('action', e),
+      observe: (v) => this.observe(v),
+      kept: (ike, child) => [...this.tunnels.values()].some((t) => t.config.enabled && t.config.child === child && (ike === undefined || tunnelIke(t.config, t.conn) === ike)),
+    });
     this.health = new HealthChecker(opts.runProbe, {
       generation: (t) => this.tunnels.get(t)?.runtime.generation ?? 0,
       report: (r) => this.onHealth(r),
@@ -199,7 +176,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.stopping = true;
     // Initiates sent without waiting end now, not at their timeout: the workers must finish.
     const stopping = new Error('agent stopping');
-    for (const set of this.creations.values()) for (const w of set) w.lost(stopping);
+    this.executor.abandon(stopping);
     if (this.watchTimer) clearTimeout(this.watchTimer);
     if (this.connsTimer) clearTimeout(this.connsTimer);
     this.health.stop();
@@ -392,7 +369,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (this.viciLostAt !== undefined) return;
     this.viciLostAt = Date.now();
     this.log.warn({ err: err.message }, 'VICI connection lost; events may be missed until it is back');
-    for (const set of this.creations.values()) for (const w of set) w.lost(err);
+    this.executor.abandon(err);
     this.emit('vici-lost', { error: err.message, at: this.viciLostAt });
     if (this.connsTimer) clearTimeout(this.connsTimer);
     this.connsTimer = undefined;
@@ -429,7 +406,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private onChildUpdown(up: boolean, ikeName: string, ike: IkeSa): void {
     if (!up && this.charonStopping) return;
     const children = childNames(ike);
-    if (up) for (const c of children) for (const key of [`${ikeName}\0${c}`, `\0${c}`]) for (const w of this.creations.get(key) ?? []) w.done();
+    if (up) this.executor.childrenUp(ikeName, children);
     for (const name of this.tunnelsFor(ikeName, children)) this.queueEvent(name, up ? undefined : ike);
   }
 
@@ -621,7 +598,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     // `child`, so one read shows both the tunnel's CHILD_SAs and a reauth or initiate in flight.
     // Our own initiates in flight are counted when charon's answer is in, not when the read was
     // queued: a sibling's initiate sent meanwhile set up the IKE_SA the answer shows.
-    const own = () => (ike ? (this.initiatesInFlight.get(ike) ?? 0) : 0);
+    const own = () => this.executor.initiatesInFlight(ike);
     const sas = await this.vici.listSas(filter);
     let obs = observeTunnel(sas, v.config.child, ike, own());
     if (sas.length === 0 && ike) {
@@ -660,7 +637,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (!downEventStands(news)) return undefined;
     const ike = tunnelIke(v.config, v.conn);
     if (ike !== undefined && ev.ike.name !== ike) return undefined;
-    return afterDownEvent(v.obs, ev.ike, v.config.child, ike ? (this.initiatesInFlight.get(ike) ?? 0) : 0);
+    return afterDownEvent(v.obs, ev.ike, v.config.child, this.executor.initiatesInFlight(ike));
   }
 
   private async reconcileOne(item: WorkItem): Promise<void> {
@@ -712,7 +689,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       done(t.requeueAfterMs !== undefined ? 'requeue' : 'ok');
       return;
     }
-    const result = await this.execute(v, t.action, item.reasons);
+    const result = await this.executor.execute(v, t.action, item.reasons);
     // It came up although list-conns did not have it: charon got the config since. Learn its IKE name.
     if (result.ok && this.connsKnown && !this.conns.has(v.config.child)) await this.loadConns().catch(() => undefined);
     const a = afterAction({ state: v.runtime, ike: this.ikeStream(ikeName), action: t.action, result, reasons: item.reasons, now: Date.now(), policy, viciLost: !this.vici.connected });
@@ -779,169 +756,6 @@ export class Agent extends EventEmitter<AgentEvents> {
     return closeActionRestores(v.conn?.closeAction);
   }
 
-  private actionReason(reasons: ReadonlySet<Reason>, kind: ActionKind): ActionReason {
-    if (kind === 'terminate-duplicate') return 'duplicate';
-    if (kind !== 'initiate') return 'probe';
-    if (reasons.has('event')) return 'event';
-    if (reasons.has('probe')) return 'probe';
-    if (reasons.has('resync') || reasons.has('start') || reasons.has('reload')) return 'resync';
-    return 'retry';
-  }
-
-  /** Carries an action out against charon; says how it went, with charon's reason when it failed. */
-  private async execute(v: TunnelView, action: Action, reasons: ReadonlySet<Reason>): Promise<ActionResult> {
-    const name = v.config.name;
-    const ike = tunnelIke(v.config, v.conn);
-    const child = v.config.child;
-    const startedAt = Date.now();
-    const t0 = performance.now();
-    const report = (kind: ActionKind, err?: unknown, known?: FailureReason): ActionResult => {
-      const ms = performance.now() - t0;
-      const reason = this.actionReason(reasons, kind);
-      if (err === undefined) {
-        this.log.info({ tunnel: name, action: kind, reason, result: 'ok', ms: Math.round(ms), why: action.why }, `tunnel ${name}: ${kind} ok`);
-        this.emit('action', { tunnel: name, ike, child, kind, reason, result: 'ok', ms });
-        return { ok: true, startedAt, ms };
-      }
-      const error = errMessage(err);
-      // charon's log for the command travels on the VICI error, also when a message wraps it.
-      const vici = err instanceof ViciError ? err : err instanceof Error && err.cause instanceof ViciError ? err.cause : undefined;
-      const failure = known ?? classifyFailure(vici?.charonLog ?? [], error);
-      this.log.warn(
-        { tunnel: name, action: kind, reason, result: 'error', ms: Math.round(ms), err: error, failure: failure.class, charon: failure.detail, why: action.why },
-        `tunnel ${name}: ${kind} failed (${failure.class}: ${failure.detail})`,
-      );
-      this.emit('action', { tunnel: name, ike, child, kind, reason, result: 'error', ms, error, failure: failure.class });
-      return { ok: false, startedAt, ms, error, reason: failure };
-    };
-    /**
-     * Sends the initiate, counted in flight until `settle` is over too, so that other tunnels' reconciles
-     * can tell our CHILD_CREATE tasks from charon's.
-     */
-    const initiate = async (timeoutMs: number, settle?: () => Promise<void>): Promise<void> => {
-      const a: { child: string; ike?: string; timeoutMs: number } = { child, timeoutMs };
-      if (ike) a.ike = ike;
-      const key = ike ?? '';
-      this.initiatesInFlight.set(key, (this.initiatesInFlight.get(key) ?? 0) + 1);
-      try {
-        await this.vici.initiate(a);
-        await settle?.();
-      } finally {
-        const n = (this.initiatesInFlight.get(key) ?? 1) - 1;
-        if (n > 0) this.initiatesInFlight.set(key, n);
-        else this.initiatesInFlight.delete(key);
-      }
-    };
-
-    /** The initiate that ends every action but duplicate removal, reported as that action. */
-    const initiateAs = (kind: ActionKind): Promise<ActionResult> => initiate(v.config.initiateTimeoutMs).then(() => report(kind), (err: unknown) => report(kind, err));
-
-    /**
-     * After charon's restart every tunnel may be down at once. Initiates that wait inside
-     * charon each hold one of its worker threads; enough of them and charon cannot process the very
-     * replies they wait for (strongSwan #2776). So these are sent with timeout -1 (charon queues the work
-     * and answers at once) and the CHILD_SA's up event ends them. What waits is this reconcile worker,
-     * which also bounds how many are outstanding.
-     */
-    const initiateQueued = async (): Promise<void> => {
-      const key = `${ike ?? ''}\0${child}`;
-      let w!: Creation;
-      let timer: NodeJS.Timeout | undefined;
-      const ended = new Promise<void>((resolve, reject) => {
-        w = { done: resolve, lost: (err) => reject(new Error(`VICI connection lost while the CHILD_SA was set up: ${err.message}`, { cause: err })) };
-        timer = setTimeout(() => reject(new QueuedTimeout()), v.config.initiateTimeoutMs);
-      });
-      ended.catch(() => undefined); // awaited below, unless the initiate itself fails first
-      // Listening before sending: the up event may come before charon's answer.
-      const set = this.creations.get(key) ?? new Set<Creation>();
-      set.add(w);
-      this.creations.set(key, set);
-      const upOrTimeout = (): Promise<void> =>
-        ended.catch(async (err: unknown) => {
-          if (!(err instanceof QueuedTimeout)) throw err;
-          // No up event in time. charon gives no reason for an initiate it did not wait for: look once.
-          // Up after all (its event lost): done. Otherwise a timeout of the IKE_SA, or of the CHILD_SA alone on an established one.
-          const obs = await this.observe(v);
-          if (obs.up.length > 0) return;
-          const ms = v.config.initiateTimeoutMs;
-          throw new Error(
-            obs.ikeEstablished
-              ? `CHILD_SA '${child}' not up ${ms} ms after an initiate sent without waiting (after charon's restart, charon gives no reason); its IKE_SA is established`
-              : `CHILD_SA '${child}' not established after ${ms}ms (initiate sent without waiting after charon's restart: charon gives no reason)`,
-          );
-        });
-      try {
-        await initiate(-1, upOrTimeout);
-      } finally {
-        clearTimeout(timer);
-        set.delete(w);
-        if (set.size === 0 && this.creations.get(key) === set) this.creations.delete(key);
-      }
-    };
-
-    switch (action.kind) {
-      case 'initiate':
-        if (!action.queued) return initiateAs('initiate');
-        return initiateQueued().then(() => report('initiate'), (err: unknown) => report('initiate', err));
-      case 'restart-child':
-        try {
-          // A silent peer's answer is not waited for long: a live one answers a DELETE within a round trip.
-          const timeoutMs = action.peerSilent ? Math.min(SILENT_PEER_DELETE_WAIT_MS, v.config.terminateTimeoutMs) : v.config.terminateTimeoutMs;
-          await this.vici.terminate({ childId: action.child.childId, timeoutMs });
-        } catch (err) {
-          // charon's answer is not about this CHILD_SA alone: its terminate watches the whole IKE_SA and
-          // ends on the first CHILD_SA of it destroyed (failure unless that one finished a DELETE
-          // exchange), and one the peer's own DELETE removed first is "not found". Its log for the
-          // command holds every line of the IKE_SA, the peer's answer to our DELETE too ("received
-          // DELETE for ESP CHILD_SA", classified peer-delete). Only charon's state says whether the
-          // CHILD_SA is gone, which is what the restart wanted: then the initiate decides.
-          if (await this.childGone(v, action.child)) {
-            this.log.info({ tunnel: name, err: errMessage(err) }, `tunnel ${name}: the CHILD_SA is gone although charon reported its terminate failed; initiating`);
-            return initiateAs('restart-child');
-          }
-          // The peer did not answer our DELETE: the IKE_SA itself is dead (the peer lost its state, or
-          // the path is cut). A CHILD_SA on it can never come up: the next reconcile restarts the IKE_SA.
-          this.log.info({ tunnel: name }, `tunnel ${name}: escalating to an IKE_SA restart at once`);
-          const e = new Error(`CHILD_SA delete not answered (${errMessage(err)}); restarting the IKE_SA`, { cause: err });
-          // Said so, whatever else charon logged on the IKE_SA meanwhile (a sibling's DELETE exchange).
-          return report('restart-child', e, { class: 'timeout', ikeLevel: true, detail: e.message });
-        }
-        return initiateAs('restart-child');
-      case 'restart-ike':
-        // force + a short timeout: a DELETE is sent so a live peer cleans up, but a dead one is
-        // not waited for beyond half a second.
-        await this.vici.terminate({ ikeId: action.ikeId, force: true, timeoutMs: Math.min(IKE_RESTART_TERMINATE_MS, v.config.terminateTimeoutMs) }).catch((err: unknown) => {
-          this.log.debug({ tunnel: name, err: errMessage(err) }, 'terminate of the stale IKE_SA did not complete');
-        });
-        return initiateAs('restart-ike');
-      case 'terminate-duplicates': {
-        this.log.warn({ tunnel: name, keep: action.keep.childId, terminate: action.extras.map((e) => e.childId) }, `tunnel ${name}: ${action.extras.length + 1} CHILD_SAs installed, terminating the older ${action.extras.length}`);
-        let last: ActionResult = { ok: true, startedAt, ms: 0 };
-        for (const extra of action.extras) {
-          try {
-            await this.vici.terminate({ childId: extra.childId, timeoutMs: v.config.terminateTimeoutMs });
-            const r = report('terminate-duplicate');
-            if (last.ok) last = r;
-          } catch (err) {
-            last = report('terminate-duplicate', err);
-          }
-        }
-        return last;
-      }
-    }
-  }
-
-  /** Whether charon no longer holds the CHILD_SA (gone, or its DELETE exchange over); false when it cannot tell. */
-  private async childGone(v: TunnelView, c: ChildRef): Promise<boolean> {
-    try {
-      const sas = await this.vici.listSas({ ike: c.ikeName, child: v.config.child });
-      const still = sas.flatMap((sa) => Object.values(sa['child-sas'] ?? {})).find((x) => Number(x.uniqueid) === c.childId);
-      return still === undefined || still.state === 'DELETED';
-    } catch {
-      return false;
-    }
-  }
-
   /** Snapshot for status output. */
   statusOf(name: string): TunnelStatus | undefined {
     return this.tunnels.get(name)?.runtime.status;
@@ -949,23 +763,10 @@ export class Agent extends EventEmitter<AgentEvents> {
 
 }
 
-/** An initiate sent without waiting heard no up event within initiate_timeout. */
-class QueuedTimeout extends Error {}
-
-/** An initiate sent without waiting: its CHILD_SA came up, or the VICI connection was lost meanwhile. */
-interface Creation {
-  done(): void;
-  lost(err: Error): void;
-}
-
 /** Packets sent without an answer, at the least, before a tunnel is suspect (a lone keepalive says little). */
 const SUSPECT_MIN_PACKETS = 3;
 /** Beyond two counter intervals, how old a counter refresh may be and still keep the metrics' counters fresh. */
 const COUNTER_SLACK_MS = 1000;
-/** How long a CHILD_SA restart waits for a silent peer's answer to its DELETE before restarting the IKE_SA. */
-const SILENT_PEER_DELETE_WAIT_MS = 1000;
-/** How long a stale IKE_SA's DELETE is waited for before the new one is initiated. */
-const IKE_RESTART_TERMINATE_MS = 500;
 /** Beyond its own timeout, how long an initiate may take (the VICI client's margin) before its IKE attempt counts as over. */
 const INITIATE_MARGIN_MS = 5000;
 

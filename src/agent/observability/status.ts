@@ -7,7 +7,7 @@ import type { ChildSa, IkeSa } from '../../vici/index.js';
 import type { TunnelObservation } from '../controller/observe.js';
 import { isHealthy, type TunnelRuntime, type TunnelStatus } from '../controller/reconcile.js';
 import type { ProbeResult } from '../../probes/types.js';
-import type { TunnelView } from '../controller/agent.js';
+import type { TunnelView } from '../controller/tunnel-view.js';
 import { tunnelIke, type ResponderConn } from '../controller/conns.js';
 
 export type StatusView = 'agent' | 'charon';

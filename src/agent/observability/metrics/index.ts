@@ -8,7 +8,7 @@
 // Every label value known in advance is initialised to zero, so a rate() or an alert on a series
 // works before the first incident, and a configured tunnel that never came up still has series.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { TunnelView } from '../../controller/agent.js';
+import type { TunnelView } from '../../controller/tunnel-view.js';
 import type { TunnelConfig } from '../../config/load.js';
 import { isHealthy, newRuntime, type TunnelStatus } from '../../controller/reconcile.js';
 import type { EventEmitter } from 'eventemitter3';
