@@ -341,7 +341,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       }
       case 'charon-restart': {
         await lab.stopLocalCharon();
-        await lab.startLocalCharon();
+        // As strongswan.service does it: the socket first, the configs (swanctl --load-all) a moment later.
+        await lab.startLocalCharon({ load: false });
+        await new Promise((r) => setTimeout(r, f.holdMs ?? 0));
+        await lab.loadLocalConfig();
         rec.refAt = Date.now();
         await probeRecoveries(rec, bound, rec.refAt, agent.logs.length, dampFrom);
         break;

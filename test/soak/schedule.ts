@@ -29,7 +29,10 @@ export interface Fault {
   kind: FaultKind;
   /** The tunnel a one-tunnel fault (peer-delete-child, sighup-reload) aims at. */
   tunnel?: string;
-  /** How long the fault is held before it is healed (blackhole, link cut, target down, reload). */
+  /**
+   * How long the fault is held before it is healed (blackhole, link cut, target down, reload); for a charon
+   * restart, how long its socket is there before its configs are loaded (as strongswan.service does it).
+   */
   holdMs?: number;
   variant?: ReloadVariant;
   /** Pause after the fault's checks, before the next one. */
@@ -37,9 +40,9 @@ export interface Fault {
 }
 
 /** Hold times per mode: the 45 s link cut for the long run, shorter in CI. */
-export const HOLDS: Record<SoakMode, { blackhole: [number, number]; linkCut: number; targetDown: [number, number]; reload: [number, number]; gap: [number, number] }> = {
-  ci: { blackhole: [2000, 5000], linkCut: 8000, targetDown: [2000, 4000], reload: [1000, 2000], gap: [200, 1000] },
-  long: { blackhole: [5000, 30_000], linkCut: 45_000, targetDown: [5000, 20_000], reload: [2000, 5000], gap: [500, 3000] },
+export const HOLDS: Record<SoakMode, { blackhole: [number, number]; linkCut: number; targetDown: [number, number]; reload: [number, number]; configsLate: [number, number]; gap: [number, number] }> = {
+  ci: { blackhole: [2000, 5000], linkCut: 8000, targetDown: [2000, 4000], reload: [1000, 2000], configsLate: [200, 1500], gap: [200, 1000] },
+  long: { blackhole: [5000, 30_000], linkCut: 45_000, targetDown: [5000, 20_000], reload: [2000, 5000], configsLate: [200, 3000], gap: [500, 3000] },
 };
 
 export interface ScheduleOptions {
@@ -78,6 +81,9 @@ export function buildSchedule(o: ScheduleOptions): Fault[] {
         break;
       case 'target-down':
         f.holdMs = between(h.targetDown);
+        break;
+      case 'charon-restart':
+        f.holdMs = between(h.configsLate);
         break;
       case 'sighup-reload':
         f.tunnel = rng.pick(o.tunnels);

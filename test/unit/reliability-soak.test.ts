@@ -66,6 +66,7 @@ describe('soak: schedule', () => {
         if (f.kind === 'link-cut') assert.equal(f.holdMs, mode === 'long' ? 45_000 : h.linkCut);
         if (f.kind === 'esp-blackhole') assert.ok(f.holdMs! >= h.blackhole[0] && f.holdMs! <= h.blackhole[1]);
         if (f.kind === 'target-down') assert.ok(f.holdMs! >= h.targetDown[0] && f.holdMs! <= h.targetDown[1]);
+        if (f.kind === 'charon-restart') assert.ok(f.holdMs! >= h.configsLate[0] && f.holdMs! <= h.configsLate[1], 'configs loaded late, as strongswan.service does');
         if (f.kind === 'peer-delete-child' || f.kind === 'sighup-reload') assert.ok(TUNNELS.includes(f.tunnel!));
         if (f.kind === 'sighup-reload') assert.ok(['interval', 'enabled', 'invalid'].includes(f.variant!));
       }
