@@ -9,6 +9,7 @@ import { FakeCharon, type FakeConn } from '../support/fake-charon.js';
 import { ViciClient } from '../../src/vici/index.js';
 import { Agent } from '../../src/agent/controller/agent.js';
 import { parseConfig } from '../../src/agent/config/load.js';
+import { SETTLE_MS, SETTLE_POLL_MS } from '../../src/agent/controller/conns-watch.js';
 import type { ProbeResult } from '../../src/probes/types.js';
 
 const CONFIG = (uri: string) => `
@@ -289,11 +290,25 @@ describe("agent: charon's loaded configs as the desired set (the config source)"
     r.sa.gw = ike(1, [child(1)]);
     await r.agent.start();
     await steady(r);
-    r.conns = {};
-    await connReads(r, 1);
+    // Another connection stays loaded: an answer with no connections at all is charon still loading them.
+    r.conns = RW;
+    // The second read is scheduled only once the first was applied.
+    await connReads(r, 2);
     assert.ok(r.agent.view().has('a'), 'kept while charon may still be loading');
     await until(() => !r.agent.view().has('a'), 'the tunnel forgotten', 6000);
     assert.deepEqual(r.seq.filter((c) => c.startsWith('initiate')), []);
+  });
+
+  it('discover: charon with no connections at all forgets nothing, also once settled (it may still be loading them)', async () => {
+    // Read every second once settled, so that the reads below go past the settling.
+    const r = await rig((uri) => DISCOVER(uri).replace(`vici: { socket: ${uri} }`, `vici: { socket: ${uri}, conns_refresh: 1s }`));
+    r.sa.gw = ike(1, [child(1)]);
+    await r.agent.start();
+    await steady(r);
+    r.conns = {};
+    // Enough reads for the empty answer to settle (unchanged for SETTLE_MS at SETTLE_POLL_MS), and two after.
+    await connReads(r, SETTLE_MS / SETTLE_POLL_MS + 3, SETTLE_MS * 3);
+    assert.ok(r.agent.view().has('a'), 'kept');
   });
 });
 

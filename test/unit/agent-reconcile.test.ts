@@ -369,6 +369,17 @@ describe('reconcile: one rule a row', () => {
         escalation: 0,
       },
     ];
+    it("a sibling's restart is taken up once: after the backoff it led to, a still failing tunnel restarts the IKE_SA itself", () => {
+      const adopted = reconcile({ state: rt({ health: 'failing', healthFrom: RESTARTED + 500, escalation: 1, downSince: NOW - 9000, escalatedAt: NOW - 6000 }), ike: stream(), obs: UP, reasons: new Set(['probe']), now: NOW, policy: POLICY, random: FULL });
+      assert.deepEqual([adopted.state.escalation, adopted.state.escalatedAt], [3, RESTARTED]);
+      const later = NOW + 5000;
+      const t = reconcile({ state: { ...adopted.state, health: 'failing', healthFrom: later - 1000 }, ike: stream(), obs: UP, reasons: new Set(['probe']), now: later, policy: POLICY, random: FULL });
+      assert.equal(t.action?.kind, 'restart-ike');
+    });
+    it('a restart that went through is noted on the stream when it is over too: rounds begun while it ran are probed again', () => {
+      const a = afterAction({ state: rt({ escalation: 1 }), ike: { ...newIkeStream(), restartedAt: NOW - 400 }, action: { kind: 'restart-ike', ikeId: 1, why: '' }, result: { ok: true, startedAt: NOW - 400, ms: 400 }, reasons: new Set(['probe']), now: NOW, policy: POLICY, random: FULL });
+      assert.equal(a.ike?.restartedAt, NOW);
+    });
     for (const r of ROWS) {
       it(r.rule, () => {
         const t = reconcile({ state: rt(r.state), ike: stream(), obs: UP, reasons: new Set(['probe']), now: NOW, policy: POLICY, random: FULL });

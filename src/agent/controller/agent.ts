@@ -4,7 +4,7 @@
 // counter timer asks for one when a tunnel's CHILD_SAs differ from its last read.
 import { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
-import type { IkeSa, ViciClient } from '../../vici/index.js';
+import type { Conn, IkeSa, ViciClient } from '../../vici/index.js';
 import { discoveredTunnel, type AgentConfig, type TunnelConfig } from '../config/load.js';
 import { childConnMap, responderConns, tunnelIke, type ChildConnInfo, type ResponderConn } from './conns.js';
 import { connsKey, connsStep, settleConns, type ConnsWatch } from './conns-watch.js';
@@ -51,6 +51,18 @@ export interface AgentOptions {
 const CHARON_SHUTDOWN_WINDOW_MS = 10_000;
 /** Charon announced its shutdown; its down events follow and must not be acted on. */
 const SHUTDOWN_HINT = /received, shutting down|shutting down charon/i;
+
+/** charon starts this CHILD_SA itself (start_action=start): after its restart, or as it is loaded. */
+function charonStarts(conn: ChildConnInfo | undefined): boolean {
+  return /start/.test(conn?.startAction ?? '');
+}
+
+/** One answer of list-conns: the connections, their children by name, and the key to compare reads by. */
+interface ConnsRead {
+  answer: Conn[];
+  map: Map<string, ChildConnInfo>;
+  key: string;
+}
 
 function childNames(ike: IkeSa): string[] {
   return Object.values(ike['child-sas'] ?? {}).map((c) => c.name);
@@ -115,7 +127,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       log: this.log,
       reported: (e) => this.emit('action', e),
       observe: (v) => this.observe(v),
-      kept: (ike, child) => [...this.tunnels.values()].some((t) => t.config.enabled && t.config.child === child && (ike === undefined || tunnelIke(t.config, t.conn) === ike)),
+      bringBack: (ike, child) =>
+        !/trap/.test(this.conns.get(child)?.startAction ?? '') && this.tunnelsFor(ike ?? '', [child]).every((name) => !this.tunnels.get(name)?.config.enabled),
     });
     this.health = new HealthChecker(opts.runProbe, {
       generation: (t) => this.tunnels.get(t)?.runtime.generation ?? 0,
@@ -195,7 +208,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   async reload(next: AgentConfig): Promise<void> {
     this.config = next;
     this.missingSaid.clear();
-    this.setTunnels(next.tunnels);
+    this.setTunnels(next.tunnels, this.mayForget({ answer: [], map: this.conns, key: '' }, !this.connsWatch.settling));
     if (this.started) this.scheduleWatch();
     this.ikeStreams.clear();
     for (const v of this.tunnels.values()) {
@@ -243,15 +256,35 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.health.set([...this.tunnels.values()].map((v) => v.config));
   }
 
-  private async loadConns(): Promise<void> {
-    const answer = await this.vici.listConns();
-    const map = childConnMap(answer);
-    this.conns = map;
+  /** One read of list-conns, applied to nothing yet; undefined when it failed (said in the log). */
+  private async readConns(level: 'warn' | 'debug'): Promise<ConnsRead | undefined> {
+    try {
+      const answer = await this.vici.listConns();
+      const map = childConnMap(answer);
+      return { answer, map, key: connsKey(map) };
+    } catch (err) {
+      this.log[level]({ err: errMessage(err) }, level === 'warn' ? 'list-conns failed; reconciling with the configured names' : 'list-conns failed; read again later');
+      return undefined;
+    }
+  }
+
+  /**
+   * A read becomes the agent's view of charon's configs, and what an operator should know of it is said
+   * once: a configured tunnel charon has no config for, a responder discover leaves alone. An empty
+   * answer that has not settled is charon still loading (after its restart): nothing to say of it yet.
+   */
+  private applyConns(read: ConnsRead, settled: boolean): void {
+    this.conns = read.map;
     this.connsKnown = true;
-    this.responders = responderConns(answer);
+    const configured = new Set(this.config.tunnels.map((t) => t.child));
+    // A responder connection whose child the file names is kept: the operator asked for it.
+    this.responders = responderConns(read.answer).filter((r) => !r.children.some((c) => configured.has(c)));
+    if (!settled && read.map.size === 0) return;
     if (this.config.discover) {
-      const names = new Set(this.responders.map((r) => r.ike));
-      for (const ike of this.respondersSaid) if (!names.has(ike)) this.respondersSaid.delete(ike);
+      if (settled) {
+        const names = new Set(this.responders.map((r) => r.ike));
+        for (const ike of this.respondersSaid) if (!names.has(ike)) this.respondersSaid.delete(ike);
+      }
       for (const r of this.responders) {
         if (this.respondersSaid.has(r.ike)) continue;
         this.respondersSaid.add(r.ike);
@@ -263,17 +296,22 @@ export class Agent extends EventEmitter<AgentEvents> {
       }
     }
     for (const t of this.config.tunnels) {
-      if (map.has(t.child) || !t.enabled) this.missingSaid.delete(t.child);
+      if (read.map.has(t.child) || !t.enabled) this.missingSaid.delete(t.child);
       else if (!this.missingSaid.has(t.child)) {
         // Said once per missing config (again after it was there, or after a reload), not on every re-read.
         this.missingSaid.add(t.child);
-        const like = closest(t.child, [...map.keys()]);
+        const like = closest(t.child, [...read.map.keys()]);
         this.log.warn(
           { tunnel: t.name, child: t.child, ...(like ? { didYouMean: like } : {}) },
           `tunnel ${t.name}: charon has no CHILD_SA config named ${JSON.stringify(t.child)}${like ? ` (did you mean ${JSON.stringify(like)}?)` : ''}; not-loaded, repaired as soon as charon loads it`,
         );
       }
     }
+  }
+
+  /** Whether a read may forget discovered tunnels it lacks: settled, and not empty (charon with no configs at all is one still loading them). */
+  private mayForget(read: ConnsRead | undefined, settled: boolean): boolean {
+    return settled && read !== undefined && read.map.size > 0;
   }
 
   /** Start-up, reconnect, reload: re-read charon's connections and reconcile every tunnel. */
@@ -292,31 +330,30 @@ export class Agent extends EventEmitter<AgentEvents> {
     const chain = ++this.connsChain;
     this.connsWatch = settleConns(this.connsWatch, Date.now());
     if (reconnected) this.afterReconnect = true;
-    let key: string | undefined;
-    try {
-      await this.loadConns();
-      key = connsKey(this.conns);
-    } catch (err) {
-      this.log.warn({ err: errMessage(err) }, 'list-conns failed; reconciling with the configured names');
-    }
-    const step = connsStep(this.connsWatch, key, Date.now(), this.config.connsRefreshMs);
+    const read = await this.readConns('warn');
+    // A newer resync (a reload meanwhile) has its own read: this one's answer is older.
+    if (this.stopping || chain !== this.connsChain) return;
+    const step = connsStep(this.connsWatch, read?.key, Date.now(), this.config.connsRefreshMs);
     this.connsWatch = step.watch;
-    this.setTunnels(this.config.tunnels, step.settled && key !== undefined);
+    if (read) this.applyConns(read, step.settled);
+    this.setTunnels(this.config.tunnels, this.mayForget(read, step.settled));
     this.scheduleConnsRefresh(chain, step.delayMs);
     for (const [name, v] of this.tunnels) {
       // After a charon restart, a start_action=start child comes back by itself: give it the grace.
-      if (reason === 'resync' && v.conn?.startAction && /start/.test(v.conn.startAction)) {
+      if (reason === 'resync' && charonStarts(v.conn)) {
         v.runtime.graceUntil = Math.max(v.runtime.graceUntil, Date.now() + v.config.charonGraceMs);
       }
-      if (reason === 'resync' && reconnected) v.runtime = charonRestarted(v.runtime);
+      if (reason === 'resync' && this.afterReconnect) v.runtime = charonRestarted(v.runtime);
       this.queue.add(name, reason === 'reload' ? 'reload' : reason);
     }
   }
 
   private scheduleConnsRefresh(chain: number, delayMs: number | undefined): void {
+    // Only the newest chain owns the timer: an older one must not clear what a newer resync scheduled.
+    if (chain !== this.connsChain) return;
     if (this.connsTimer) clearTimeout(this.connsTimer);
     this.connsTimer = undefined;
-    if (delayMs === undefined || this.stopping || chain !== this.connsChain) return;
+    if (delayMs === undefined || this.stopping) return;
     this.connsTimer = setTimeout(() => void this.refreshConns(chain), delayMs);
     this.connsTimer.unref();
   }
@@ -330,29 +367,26 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (this.stopping || chain !== this.connsChain) return;
     if (!this.vici.connected) return; // the resync after the reconnect starts the source again
     const before = this.connsKnown ? this.conns : undefined;
-    let key: string | undefined;
-    try {
-      await this.loadConns();
-      key = connsKey(this.conns);
-    } catch (err) {
-      this.log.debug({ err: errMessage(err) }, 'list-conns failed; read again later');
-    }
+    const read = await this.readConns('debug');
     if (this.stopping || chain !== this.connsChain) return;
     const wasSettling = this.connsWatch.settling;
-    const step = connsStep(this.connsWatch, key, Date.now(), this.config.connsRefreshMs);
+    const step = connsStep(this.connsWatch, read?.key, Date.now(), this.config.connsRefreshMs);
     this.connsWatch = step.watch;
-    if (key !== undefined && (step.changed || (wasSettling && step.settled))) {
+    if (read) this.applyConns(read, step.settled);
+    if (read && (step.changed || (wasSettling && step.settled))) {
       const known = new Set(this.tunnels.keys());
-      this.setTunnels(this.config.tunnels, step.settled);
+      this.setTunnels(this.config.tunnels, this.mayForget(read, step.settled));
       const now = Date.now();
+      const ikesBefore = new Set([...(before?.values() ?? [])].map((i) => i.ike));
       for (const [name, v] of this.tunnels) {
         const had = before?.has(v.config.child) ?? false;
         const has = this.conns.has(v.config.child);
-        if (!known.has(name) || (has && !had)) {
-          const starts = /start/.test(v.conn?.startAction ?? '');
-          v.runtime = configAppeared(v.runtime, { now, graceMs: starts ? v.config.charonGraceMs : 0, afterRestart: this.afterReconnect });
+        // With no earlier answer to compare (list-conns had failed), only a tunnel new to the agent appeared.
+        if (!known.has(name) || (before !== undefined && has && !had)) {
+          v.runtime = configAppeared(v.runtime, { now, graceMs: charonStarts(v.conn) ? v.config.charonGraceMs : 0, afterRestart: this.afterReconnect });
           const ike = tunnelIke(v.config, v.conn);
-          if (ike !== undefined) this.ikeStreams.delete(ike);
+          // A connection new to charon starts a fresh attempt stream; one that only gained a child keeps its siblings'.
+          if (ike !== undefined && !ikesBefore.has(ike)) this.ikeStreams.delete(ike);
           this.log.info({ tunnel: name, child: v.config.child, ike }, `tunnel ${name}: charon loaded its config; reconciling now`);
           this.queue.add(name, 'resync');
         } else if (had && !has) {
@@ -690,8 +724,6 @@ export class Agent extends EventEmitter<AgentEvents> {
       return;
     }
     const result = await this.executor.execute(v, t.action, item.reasons);
-    // It came up although list-conns did not have it: charon got the config since. Learn its IKE name.
-    if (result.ok && this.connsKnown && !this.conns.has(v.config.child)) await this.loadConns().catch(() => undefined);
     const a = afterAction({ state: v.runtime, ike: this.ikeStream(ikeName), action: t.action, result, reasons: item.reasons, now: Date.now(), policy, viciLost: !this.vici.connected });
     v.runtime = a.state;
     if (ikeName && a.ike) this.ikeStreams.set(ikeName, a.ike);

@@ -11,7 +11,7 @@ import { ViciError } from '../../vici/index.js';
 import { tunnelIke } from './conns.js';
 import type { ActionEvent, ActionKind, ActionReason } from './events.js';
 import { classifyFailure, type FailureReason } from './failure-reason.js';
-import type { ChildRef, TunnelObservation } from './observe.js';
+import { upByChild, type ChildRef, type TunnelObservation } from './observe.js';
 import type { Action, ActionResult } from './reconcile.js';
 import type { TunnelView } from './tunnel-view.js';
 import type { Reason } from './workqueue.js';
@@ -23,8 +23,11 @@ export interface ExecutorDeps {
   reported(e: ActionEvent): void;
   /** A fresh read of the tunnel: how an initiate ends when no up event came by its deadline. */
   observe(v: TunnelView): Promise<TunnelObservation>;
-  /** Whether an enabled tunnel of the agent's keeps this CHILD_SA config (it comes back through its own reconcile). */
-  kept(ike: string | undefined, child: string): boolean;
+  /**
+   * Whether the executor brings this CHILD_SA back after an IKE_SA restart took it down: not when an
+   * enabled tunnel keeps it (its own reconcile does), nor when charon traps it (an initiate would race the trap).
+   */
+  bringBack(ike: string | undefined, child: string): boolean;
 }
 
 /** How long a CHILD_SA restart waits for a silent peer's answer to its DELETE before restarting the IKE_SA. */
@@ -141,14 +144,15 @@ export class Executor {
       case 'restart-ike': {
         // Every CHILD_SA the restart takes down comes back: the tunnels the agent keeps through their own
         // reconciles (their down events), the others (disabled, or not the agent's) from here.
-        const others = (await this.childrenOf(action.ikeId)).filter((c) => c !== child && !this.d.kept(ike, c));
+        const others = (await this.childrenOf(action.ikeId, ike)).filter((c) => c !== child && this.d.bringBack(ike, c));
         // force + a short timeout: a DELETE is sent so a live peer cleans up, but a dead one is
         // not waited for beyond half a second.
         await this.d.vici.terminate({ ikeId: action.ikeId, force: true, timeoutMs: Math.min(IKE_RESTART_TERMINATE_MS, v.config.terminateTimeoutMs) }).catch((err: unknown) => {
           this.d.log.debug({ tunnel: name, err: errMessage(err) }, 'terminate of the stale IKE_SA did not complete');
         });
         const result = await initiateAs('restart-ike');
-        for (const c of others) {
+        // Only on an IKE_SA that came up: against a peer that just failed, more attempts would only add to it.
+        for (const c of result.ok ? others : []) {
           // Without waiting inside charon: they ride on the IKE_SA the restart just set up.
           this.d.log.info({ tunnel: name, child: c, ike }, `tunnel ${name}: bringing back CHILD_SA ${c}, which the IKE_SA restart took down`);
           await this.d.vici.initiate({ child: c, ...(ike ? { ike } : {}), timeoutMs: -1 }).catch((err: unknown) => {
@@ -208,14 +212,20 @@ export class Executor {
     try {
       const a: { child: string; ike?: string; timeoutMs: number } = { child, timeoutMs: queued ? -1 : limitMs };
       if (ike) a.ike = ike;
+      let failed: unknown;
       try {
         await this.d.vici.initiate(a);
       } catch (err) {
-        // A failure can be a sibling's teardown on the same IKE_SA: this child's own up event outweighs it.
-        if (up) return;
-        throw err;
+        failed = err;
       }
       if (up) return;
+      if (failed !== undefined) {
+        // A failure can be a sibling's teardown on the same IKE_SA while this child's own exchange goes on:
+        // charon's state says. Up: done; still negotiating: its up event is waited for; else the failure stands.
+        const now = await this.d.observe(v);
+        if (up || now.up.length > 0) return;
+        if (!now.charonBusy) throw failed;
+      }
       const waitMs = Math.max(deadline - Date.now(), queued ? 0 : OWN_UP_AFTER_ANSWER_MS);
       const timedOut = await Promise.race([
         ended.then(() => false),
@@ -227,6 +237,8 @@ export class Executor {
       // No up event in time: look once. Up after all (its event lost): done.
       const obs = await this.d.observe(v);
       if (obs.up.length > 0) return;
+      // charon's own failure, when there was one, says more than the deadline.
+      if (failed !== undefined) throw failed;
       throw new OwnChildNotUp(child, limitMs, queued, obs.ikeEstablished);
     } finally {
       clearTimeout(timer);
@@ -238,12 +250,11 @@ export class Executor {
     }
   }
 
-  /** The names of the INSTALLED CHILD_SAs of an IKE_SA; none when charon cannot say. */
-  private async childrenOf(ikeId: number): Promise<string[]> {
+  /** The names of the CHILD_SAs up (installed, or rekeying) on an IKE_SA; none when charon cannot say. */
+  private async childrenOf(ikeId: number, ike: string | undefined): Promise<string[]> {
     try {
       const sas = await this.d.vici.listSas({ ikeId });
-      const names = sas.flatMap((sa) => Object.values(sa['child-sas'] ?? {}).filter((c) => c.state === 'INSTALLED').map((c) => c.name));
-      return [...new Set(names)];
+      return [...upByChild(sas, ike ?? sas[0]?.name ?? '').keys()];
     } catch {
       return [];
     }

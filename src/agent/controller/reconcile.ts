@@ -259,7 +259,7 @@ function decide(i: ReconcileInput): Transition {
   let damping: Note | undefined;
   if (!installed && (s.repairedAt !== undefined || (s.downSince === undefined && s.busySince === undefined))) {
     // The agent's own IKE_SA restart (for a stale sibling) took it: not the peer's doing either.
-    const ownRestart = i.ike?.restartedAt !== undefined && s.repairedAt !== undefined && i.ike.restartedAt >= s.repairedAt;
+    const ownRestart = i.ike?.restartedAt !== undefined && s.repairedAt !== undefined && i.ike.restartedAt > s.repairedAt;
     if (!afterCharonRestart(reasons) && !ownRestart) {
       s.lastLoss = { at: now, unheld: s.unheldRepairs, damped: s.damped, nextAttemptAt: s.nextAttemptAt };
       // charon's down event still counted the CHILD_SA's packets: one that carried traffic held.
@@ -331,7 +331,11 @@ function decide(i: ReconcileInput): Transition {
     // that very restart is what took this tunnel down): as if this tunnel had, so it does not restart the
     // new IKE_SA again (one restart for the connection, then the backoff).
     const sinceMine = restartedAt !== undefined && restartedAt > (s.passedFrom ?? -Infinity) && restartedAt > (s.escalatedAt ?? -Infinity);
-    if (sinceMine && s.escalation !== 2) s.escalation = 2;
+    if (sinceMine) {
+      // Taken up once: after the backoff it leads to, this tunnel's own ladder goes on (its next step restarts the IKE_SA).
+      s.escalation = 2;
+      s.escalatedAt = restartedAt;
+    }
     if (s.escalation === 0) {
       // A peer heard from on no CHILD_SA of the connection since the probes began failing (and read
       // since) has likely lost its state or is cut off: its DELETE answer is not waited for long.
@@ -593,6 +597,8 @@ export function afterAction(i: AfterActionInput): AfterAction {
     }
     case 'restart-ike': {
       s.escalatedAt = now;
+      // The restart is over now: siblings' rounds begun while it ran saw the old IKE_SA go.
+      if (ike) ike = { ...ike, restartedAt: now };
       notes.push({ kind: 'escalate-ike' });
       if (result.ok) {
         // It went through: nothing to back off from. Whether it helped is for the probes to say; if they
