@@ -4,10 +4,10 @@
 // counter timer asks for one when a tunnel's CHILD_SAs differ from its last read.
 import { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
-import type { Conn, IkeSa, ViciClient } from '../../vici/index.js';
+import type { IkeSa, ViciClient } from '../../vici/index.js';
 import { discoveredTunnel, type AgentConfig, type TunnelConfig } from '../config/load.js';
-import { childConnMap, responderConns, tunnelIke, type ChildConnInfo, type ResponderConn } from './conns.js';
-import { connsKey, connsStep, settleConns, type ConnsWatch } from './conns-watch.js';
+import { tunnelIke, type ChildConnInfo, type ResponderConn } from './conns.js';
+import { ConnsSource, type ConnsUpdate } from './conns-source.js';
 import type { AgentEvents } from './events.js';
 import { HealthChecker, type HealthReport, type InboundMark, type RunProbe } from './health.js';
 import { afterDownEvent, downEventStands, lostPacketsIn, observeTunnel, upByChild, type TunnelObservation } from './observe.js';
@@ -31,7 +31,6 @@ import {
   type TunnelStatus,
 } from './reconcile.js';
 import { WorkQueue, type Reason, type WorkItem } from './workqueue.js';
-import { closest } from '../../suggest.js';
 import { counterVerdict, hearingStep, newWatch, tunnelCounters, watchStep, type PeerHearing } from './traffic-watch.js';
 import { Executor } from './executor.js';
 import type { TunnelView } from './tunnel-view.js';
@@ -57,13 +56,6 @@ function charonStarts(conn: ChildConnInfo | undefined): boolean {
   return /start/.test(conn?.startAction ?? '');
 }
 
-/** One answer of list-conns: the connections, their children by name, and the key to compare reads by. */
-interface ConnsRead {
-  answer: Conn[];
-  map: Map<string, ChildConnInfo>;
-  key: string;
-}
-
 function childNames(ike: IkeSa): string[] {
   return Object.values(ike['child-sas'] ?? {}).map((c) => c.name);
 }
@@ -84,22 +76,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly queue = new WorkQueue();
   private readonly health: HealthChecker;
   private readonly tunnels = new Map<string, TunnelView>();
-  /** child config name -> connection info, from list-conns */
-  private conns = new Map<string, ChildConnInfo>();
-  /** list-conns has answered at least once: a child missing from `conns` is really not loaded. */
-  private connsKnown = false;
-  /** Loaded connections charon cannot initiate (discover keeps none of them). */
-  private responders: ResponderConn[] = [];
-  /** Responder connections already named in the log. */
-  private readonly respondersSaid = new Set<string>();
-  /** The config source: when list-conns is read next, and whether its answer has settled. */
-  private connsWatch: ConnsWatch = settleConns(undefined, 0);
-  private connsTimer?: NodeJS.Timeout;
-  private connsChain = 0;
-  /** Since the last reconnect, until list-conns settled: configs that appear come with charon's restart. */
-  private afterReconnect = false;
-  /** Missing CHILD_SA configs already named in the log. */
-  private readonly missingSaid = new Set<string>();
+  /** charon's loaded connections (list-conns), watched. */
+  private readonly source: ConnsSource;
   private readonly workers: number;
   private workerLoops: Promise<void>[] = [];
   private unsubscribes: Array<() => Promise<void>> = [];
@@ -122,13 +100,14 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.vici = opts.vici;
     this.log = opts.logger;
     this.workers = opts.workers ?? 8;
+    this.source = new ConnsSource({ vici: this.vici, log: this.log, config: () => this.config, refreshed: (u) => this.onConnsRefreshed(u) });
     this.executor = new Executor({
       vici: this.vici,
       log: this.log,
       reported: (e) => this.emit('action', e),
       observe: (v) => this.observe(v),
       bringBack: (ike, child) =>
-        !/trap/.test(this.conns.get(child)?.startAction ?? '') && this.tunnelsFor(ike ?? '', [child]).every((name) => !this.tunnels.get(name)?.config.enabled),
+        !/trap/.test(this.source.conns.get(child)?.startAction ?? '') && this.tunnelsFor(ike ?? '', [child]).every((name) => !this.tunnels.get(name)?.config.enabled),
     });
     this.health = new HealthChecker(opts.runProbe, {
       generation: (t) => this.tunnels.get(t)?.runtime.generation ?? 0,
@@ -145,12 +124,12 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** Whether charon has this CHILD_SA config (list-conns); undefined until list-conns has answered. */
   configLoaded(child: string): boolean | undefined {
-    return this.connsKnown ? this.conns.has(child) : undefined;
+    return this.source.known ? this.source.conns.has(child) : undefined;
   }
 
   /** Loaded connections that only answer (remote %any, a subnet or a range): listed, never kept. */
   responderConns(): readonly ResponderConn[] {
-    return this.config.discover ? this.responders : [];
+    return this.config.discover ? this.source.responders : [];
   }
 
   /** When the tunnel's next probe round starts (ms), if one is scheduled. */
@@ -191,7 +170,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const stopping = new Error('agent stopping');
     this.executor.abandon(stopping);
     if (this.watchTimer) clearTimeout(this.watchTimer);
-    if (this.connsTimer) clearTimeout(this.connsTimer);
+    this.source.stop();
     this.health.stop();
     this.queue.shutdown();
     if (this.charonStoppingTimer) clearTimeout(this.charonStoppingTimer);
@@ -207,8 +186,8 @@ export class Agent extends EventEmitter<AgentEvents> {
    */
   async reload(next: AgentConfig): Promise<void> {
     this.config = next;
-    this.missingSaid.clear();
-    this.setTunnels(next.tunnels, this.mayForget({ answer: [], map: this.conns, key: '' }, !this.connsWatch.settling));
+    this.source.reloaded();
+    this.setTunnels(next.tunnels, this.source.settledView);
     if (this.started) this.scheduleWatch();
     this.ikeStreams.clear();
     for (const v of this.tunnels.values()) {
@@ -228,7 +207,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     const next = new Map<string, TunnelConfig>(configured.map((t) => [t.name, t]));
     if (this.config.discover) {
       const named = new Set(configured.map((t) => t.child));
-      for (const [child, info] of this.conns) {
+      for (const [child, info] of this.source.conns) {
         if (info.initiable && !named.has(child)) next.set(child, discoveredTunnel(this.config, child, info.ike));
       }
     }
@@ -245,7 +224,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       else this.tunnels.set(name, { config: cfg, runtime: newRuntime() });
     }
     for (const v of this.tunnels.values()) {
-      const info = this.conns.get(v.config.child);
+      const info = this.source.conns.get(v.config.child);
       if (info) v.conn = info;
     }
     // A leader that is gone or disabled attempts nothing: free the lead.
@@ -254,64 +233,6 @@ export class Agent extends EventEmitter<AgentEvents> {
       if (stream.leader !== undefined && !leader?.config.enabled) this.ikeStreams.set(ike, { ...stream, leader: undefined, leaderUntil: undefined });
     }
     this.health.set([...this.tunnels.values()].map((v) => v.config));
-  }
-
-  /** One read of list-conns, applied to nothing yet; undefined when it failed (said in the log). */
-  private async readConns(level: 'warn' | 'debug'): Promise<ConnsRead | undefined> {
-    try {
-      const answer = await this.vici.listConns();
-      const map = childConnMap(answer);
-      return { answer, map, key: connsKey(map) };
-    } catch (err) {
-      this.log[level]({ err: errMessage(err) }, level === 'warn' ? 'list-conns failed; reconciling with the configured names' : 'list-conns failed; read again later');
-      return undefined;
-    }
-  }
-
-  /**
-   * A read becomes the agent's view of charon's configs, and what an operator should know of it is said
-   * once: a configured tunnel charon has no config for, a responder discover leaves alone. An empty
-   * answer that has not settled is charon still loading (after its restart): nothing to say of it yet.
-   */
-  private applyConns(read: ConnsRead, settled: boolean): void {
-    this.conns = read.map;
-    this.connsKnown = true;
-    const configured = new Set(this.config.tunnels.map((t) => t.child));
-    // A responder connection whose child the file names is kept: the operator asked for it.
-    this.responders = responderConns(read.answer).filter((r) => !r.children.some((c) => configured.has(c)));
-    if (!settled && read.map.size === 0) return;
-    if (this.config.discover) {
-      if (settled) {
-        const names = new Set(this.responders.map((r) => r.ike));
-        for (const ike of this.respondersSaid) if (!names.has(ike)) this.respondersSaid.delete(ike);
-      }
-      for (const r of this.responders) {
-        if (this.respondersSaid.has(r.ike)) continue;
-        this.respondersSaid.add(r.ike);
-        const remote = r.remoteAddrs.join(',') || '%any';
-        this.log.info(
-          { ike: r.ike, children: r.children, remoteAddrs: r.remoteAddrs },
-          `connection ${r.ike} only answers (remote ${remote}): a responder, not kept alive`,
-        );
-      }
-    }
-    for (const t of this.config.tunnels) {
-      if (read.map.has(t.child) || !t.enabled) this.missingSaid.delete(t.child);
-      else if (!this.missingSaid.has(t.child)) {
-        // Said once per missing config (again after it was there, or after a reload), not on every re-read.
-        this.missingSaid.add(t.child);
-        const like = closest(t.child, [...read.map.keys()]);
-        this.log.warn(
-          { tunnel: t.name, child: t.child, ...(like ? { didYouMean: like } : {}) },
-          `tunnel ${t.name}: charon has no CHILD_SA config named ${JSON.stringify(t.child)}${like ? ` (did you mean ${JSON.stringify(like)}?)` : ''}; not-loaded, repaired as soon as charon loads it`,
-        );
-      }
-    }
-  }
-
-  /** Whether a read may forget discovered tunnels it lacks: settled, and not empty (charon with no configs at all is one still loading them). */
-  private mayForget(read: ConnsRead | undefined, settled: boolean): boolean {
-    return settled && read !== undefined && read.map.size > 0;
   }
 
   /** Start-up, reconnect, reload: re-read charon's connections and reconcile every tunnel. */
@@ -326,77 +247,49 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.emit('vici-restored', { downMs, at: Date.now() });
     }
     // charon's configs may still be arriving (strongswan.service loads them after the socket appears):
-    // list-conns is read again until its answer settles.
-    const chain = ++this.connsChain;
-    this.connsWatch = settleConns(this.connsWatch, Date.now());
-    if (reconnected) this.afterReconnect = true;
-    const read = await this.readConns('warn');
+    // the source reads list-conns again until its answer settles.
+    const u = await this.source.resync(reconnected);
     // A newer resync (a reload meanwhile) has its own read: this one's answer is older.
-    if (this.stopping || chain !== this.connsChain) return;
-    const step = connsStep(this.connsWatch, read?.key, Date.now(), this.config.connsRefreshMs);
-    this.connsWatch = step.watch;
-    if (read) this.applyConns(read, step.settled);
-    this.setTunnels(this.config.tunnels, this.mayForget(read, step.settled));
-    this.scheduleConnsRefresh(chain, step.delayMs);
+    if (!u || this.stopping) return;
+    this.setTunnels(this.config.tunnels, u.forget);
     for (const [name, v] of this.tunnels) {
       // After a charon restart, a start_action=start child comes back by itself: give it the grace.
       if (reason === 'resync' && charonStarts(v.conn)) {
         v.runtime.graceUntil = Math.max(v.runtime.graceUntil, Date.now() + v.config.charonGraceMs);
       }
-      if (reason === 'resync' && this.afterReconnect) v.runtime = charonRestarted(v.runtime);
+      if (reason === 'resync' && u.afterReconnect) v.runtime = charonRestarted(v.runtime);
       this.queue.add(name, reason === 'reload' ? 'reload' : reason);
     }
   }
 
-  private scheduleConnsRefresh(chain: number, delayMs: number | undefined): void {
-    // Only the newest chain owns the timer: an older one must not clear what a newer resync scheduled.
-    if (chain !== this.connsChain) return;
-    if (this.connsTimer) clearTimeout(this.connsTimer);
-    this.connsTimer = undefined;
-    if (delayMs === undefined || this.stopping) return;
-    this.connsTimer = setTimeout(() => void this.refreshConns(chain), delayMs);
-    this.connsTimer.unref();
-  }
-
   /**
-   * The config source's read: tunnels whose config charon loaded since are reconciled at once (their
+   * A read of the config source: tunnels whose config charon loaded since are reconciled at once (their
    * back-off cleared: the wait was for the config, not the peer), those it unloaded are reconciled
    * (not-loaded) or, when discovered, forgotten once the answer has settled.
    */
-  private async refreshConns(chain: number): Promise<void> {
-    if (this.stopping || chain !== this.connsChain) return;
-    if (!this.vici.connected) return; // the resync after the reconnect starts the source again
-    const before = this.connsKnown ? this.conns : undefined;
-    const read = await this.readConns('debug');
-    if (this.stopping || chain !== this.connsChain) return;
-    const wasSettling = this.connsWatch.settling;
-    const step = connsStep(this.connsWatch, read?.key, Date.now(), this.config.connsRefreshMs);
-    this.connsWatch = step.watch;
-    if (read) this.applyConns(read, step.settled);
-    if (read && (step.changed || (wasSettling && step.settled))) {
-      const known = new Set(this.tunnels.keys());
-      this.setTunnels(this.config.tunnels, this.mayForget(read, step.settled));
-      const now = Date.now();
-      const ikesBefore = new Set([...(before?.values() ?? [])].map((i) => i.ike));
-      for (const [name, v] of this.tunnels) {
-        const had = before?.has(v.config.child) ?? false;
-        const has = this.conns.has(v.config.child);
-        // With no earlier answer to compare (list-conns had failed), only a tunnel new to the agent appeared.
-        if (!known.has(name) || (before !== undefined && has && !had)) {
-          v.runtime = configAppeared(v.runtime, { now, graceMs: charonStarts(v.conn) ? v.config.charonGraceMs : 0, afterRestart: this.afterReconnect });
-          const ike = tunnelIke(v.config, v.conn);
-          // A connection new to charon starts a fresh attempt stream; one that only gained a child keeps its siblings'.
-          if (ike !== undefined && !ikesBefore.has(ike)) this.ikeStreams.delete(ike);
-          this.log.info({ tunnel: name, child: v.config.child, ike }, `tunnel ${name}: charon loaded its config; reconciling now`);
-          this.queue.add(name, 'resync');
-        } else if (had && !has) {
-          this.queue.add(name, 'resync');
-        }
+  private onConnsRefreshed(u: ConnsUpdate): void {
+    if (!u.changed || this.stopping) return;
+    const { before } = u;
+    const known = new Set(this.tunnels.keys());
+    this.setTunnels(this.config.tunnels, u.forget);
+    const now = Date.now();
+    const ikesBefore = new Set([...(before?.values() ?? [])].map((i) => i.ike));
+    for (const [name, v] of this.tunnels) {
+      const had = before?.has(v.config.child) ?? false;
+      const has = this.source.conns.has(v.config.child);
+      // With no earlier answer to compare (list-conns had failed), only a tunnel new to the agent appeared.
+      if (!known.has(name) || (before !== undefined && has && !had)) {
+        v.runtime = configAppeared(v.runtime, { now, graceMs: charonStarts(v.conn) ? v.config.charonGraceMs : 0, afterRestart: u.afterReconnect });
+        const ike = tunnelIke(v.config, v.conn);
+        // A connection new to charon starts a fresh attempt stream; one that only gained a child keeps its siblings'.
+        if (ike !== undefined && !ikesBefore.has(ike)) this.ikeStreams.delete(ike);
+        this.log.info({ tunnel: name, child: v.config.child, ike }, `tunnel ${name}: charon loaded its config; reconciling now`);
+        this.queue.add(name, 'resync');
+      } else if (had && !has) {
+        this.queue.add(name, 'resync');
       }
-      for (const name of known) if (!this.tunnels.has(name)) this.log.info({ tunnel: name }, `tunnel ${name}: charon unloaded its config; forgotten`);
     }
-    if (step.settled) this.afterReconnect = false;
-    this.scheduleConnsRefresh(chain, step.delayMs);
+    for (const name of known) if (!this.tunnels.has(name)) this.log.info({ tunnel: name }, `tunnel ${name}: charon unloaded its config; forgotten`);
   }
 
   private onViciLost(err: Error): void {
@@ -405,8 +298,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.log.warn({ err: err.message }, 'VICI connection lost; events may be missed until it is back');
     this.executor.abandon(err);
     this.emit('vici-lost', { error: err.message, at: this.viciLostAt });
-    if (this.connsTimer) clearTimeout(this.connsTimer);
-    this.connsTimer = undefined;
+    this.source.lost();
     for (const v of this.tunnels.values()) v.runtime = { ...afterCharonLost(v.runtime, this.viciLostAt), status: 'vici-down' };
   }
 
@@ -620,7 +512,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       charonRecovers: this.charonRecovers(v),
       attemptMs: v.config.initiateTimeoutMs + INITIATE_MARGIN_MS,
       childName: v.config.child,
-      ...(this.connsKnown ? { configLoaded: this.conns.has(v.config.child) } : {}),
+      ...(this.source.known ? { configLoaded: this.source.conns.has(v.config.child) } : {}),
     };
   }
 
