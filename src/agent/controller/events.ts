@@ -1,8 +1,6 @@
 // What the agent tells the rest of the process (logging, metrics, alerts): typed events, and the
-// agent as those readers see it (AgentSource).
-import type { EventEmitter } from 'eventemitter3';
+// agent's readers take from it (the agent as they see it is AgentSource, in tunnel-view.ts).
 import type { ProbeResult } from '../../probes/types.js';
-import type { TunnelView } from './agent.js';
 import type { Reason } from './workqueue.js';
 import type { HealthReport } from './health.js';
 import type { FailureClass } from './failure-reason.js';
@@ -76,10 +74,3 @@ export type AgentEvents = {
   /** The tunnel's counters: packets out, none in, for a whole window; probed at once. */
   suspect: [e: { tunnel: string; why: string; at: number }];
 };
-
-/** The agent as metrics and alerts see it: its view and its events (the real Agent, or a test double). */
-export interface AgentSource {
-  view(): ReadonlyMap<string, TunnelView>;
-  on<E extends keyof AgentEvents>(event: E, fn: EventEmitter.EventListener<AgentEvents, E>): unknown;
-  off<E extends keyof AgentEvents>(event: E, fn: EventEmitter.EventListener<AgentEvents, E>): unknown;
-}

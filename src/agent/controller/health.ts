@@ -6,7 +6,6 @@
 // target) is "target-down": the service is down, the tunnel is not, and restarting it would
 // only hurt.
 import type { ProbeErrorCode, ProbeResult, ProbeTarget } from '../../probes/types.js';
-import type { Health } from './reconcile.js';
 import type { TunnelConfig } from '../config/load.js';
 
 export type RunProbe = (target: ProbeTarget, opts: { timeoutMs: number; sourceAddr?: string }) => Promise<ProbeResult>;
@@ -30,6 +29,12 @@ export interface HealthReport {
 }
 
 /** A tunnel's packets-in at one moment, summed over the CHILD_SAs named in `sas`. */
+/**
+ * The last probe round's verdict. `unproven`: the probes passed but charon had no CHILD_SA of the
+ * tunnel, so they went out through another SA or none: they prove nothing about this tunnel.
+ */
+export type Health = 'unknown' | 'healthy' | 'failing' | 'target-down' | 'unproven';
+
 export interface InboundMark {
   sas: string;
   packetsIn: number;

@@ -13,14 +13,11 @@ import type { ActionKind } from './events.js';
 import type { FailureReason } from './failure-reason.js';
 import { pickDuplicates, type ChildRef, type TunnelObservation } from './observe.js';
 import type { Reason } from './workqueue.js';
-import type { InboundMark } from './health.js';
+import type { Health, InboundMark } from './health.js';
+
+export type { Health };
 import { tunnelCounters } from './traffic-watch.js';
 
-/**
- * The last probe round's verdict. `unproven`: the probes passed but charon had no CHILD_SA of the
- * tunnel, so they went out through another SA or none: they prove nothing about this tunnel.
- */
-export type Health = 'unknown' | 'healthy' | 'failing' | 'target-down' | 'unproven';
 
 /** The one status vocabulary: logs, metrics, alerts and `status` all use it. */
 export type TunnelStatus =

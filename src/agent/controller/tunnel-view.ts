@@ -1,6 +1,7 @@
 // What the controller keeps per tunnel beside its state record: the config, the last observation and
 // what metrics, status and the next reconcile read of it. One place, so the executor, metrics and status
 // can name it without importing the Agent.
+import type { EventEmitter } from 'eventemitter3';
 import type { IkeSa } from '../../vici/index.js';
 import type { TunnelConfig } from '../config/load.js';
 import type { ProbeResult } from '../../probes/types.js';
@@ -8,6 +9,7 @@ import type { ChildConnInfo } from './conns.js';
 import type { TunnelObservation } from './observe.js';
 import type { TunnelRuntime } from './reconcile.js';
 import type { Watch } from './traffic-watch.js';
+import type { AgentEvents } from './events.js';
 
 export interface TunnelView {
   config: TunnelConfig;
@@ -33,4 +35,11 @@ export interface TunnelView {
   downEvent?: { at: number; alone: boolean; ike: IkeSa };
   /** When the counter timer last refreshed the counters of `obs` (ms). */
   countersAt?: number;
+}
+
+/** The agent as metrics and alerts see it: its view and its events (the real Agent, or a test double). */
+export interface AgentSource {
+  view(): ReadonlyMap<string, TunnelView>;
+  on<E extends keyof AgentEvents>(event: E, fn: EventEmitter.EventListener<AgentEvents, E>): unknown;
+  off<E extends keyof AgentEvents>(event: E, fn: EventEmitter.EventListener<AgentEvents, E>): unknown;
 }

@@ -2,7 +2,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../../config/load.js';
-import type { AgentSource } from '../../controller/events.js';
+import type { AgentSource } from '../../controller/tunnel-view.js';
 import type { AlertCounters } from '../alert-counters.js';
 import { emailChannel } from './email.js';
 import { AlertPolicy } from './policy.js';

@@ -3,7 +3,8 @@
 // an outage are said once each; a VICI outage is one "lost" and one "restored"; a charon alert type
 // that repeats is forwarded once a minute.
 import type { EventEmitter } from 'eventemitter3';
-import type { AgentEvents, AgentSource, EscalatedEvent, TunnelDownEvent, TunnelRepairedEvent } from '../../controller/events.js';
+import type { AgentEvents, EscalatedEvent, TunnelDownEvent, TunnelRepairedEvent } from '../../controller/events.js';
+import type { AgentSource } from '../../controller/tunnel-view.js';
 import type { Alert } from './types.js';
 
 /** A repeated charon alert of one type is forwarded at most once per this window. */
