@@ -94,15 +94,19 @@ describe('agent: event-driven repair (swanctl front end)', () => {
     try {
       await lab.swanctl('left', ['--rekey', '--child', 'ikev2-vpn-140']);
       await waitFor(() => rekeys.includes('ikev2-vpn-140'), { what: 'child-rekey event' });
+      // swanctl's rekey returns once charon queued it: a reauth asked for while the IKE_SA is still
+      // rekeying finds no ESTABLISHED IKE_SA to act on. Each waits for the new IKE_SA to carry every child.
+      const replaced = (notId: string | undefined, what: string) =>
+        waitFor(async () => {
+          const sas = await watch.vici.listSas({ ike: lab.ikeName });
+          const children = Object.values(sas[0]?.['child-sas'] ?? {}).filter((c) => c.state === 'INSTALLED');
+          return sas.length === 1 && sas[0]!.state === 'ESTABLISHED' && sas[0]!.uniqueid !== notId && children.length === lab.children.length && sas[0]!.uniqueid;
+        }, { timeoutMs: 15_000, what });
       await lab.swanctl('left', ['--rekey', '--ike', lab.ikeName]);
-      // Reauthentication (break-before-make on 5.9.8) replaces the IKE_SA: wait for the new one
-      // to carry every child again.
+      const rekeyed = await replaced(idBefore, 'rekeyed IKE_SA with every child');
+      // Reauthentication (break-before-make on 5.9.8) replaces the IKE_SA again.
       await lab.swanctl('left', ['--rekey', '--ike', lab.ikeName, '--reauth']);
-      await waitFor(async () => {
-        const sas = await watch.vici.listSas({ ike: lab.ikeName });
-        const children = Object.values(sas[0]?.['child-sas'] ?? {}).filter((c) => c.state === 'INSTALLED');
-        return sas.length === 1 && sas[0]!.uniqueid !== idBefore && children.length === lab.children.length;
-      }, { timeoutMs: 15_000, what: 'reauthenticated IKE_SA with every child' });
+      await replaced(rekeyed, 'reauthenticated IKE_SA with every child');
     } finally {
       await off();
     }

@@ -14,6 +14,11 @@ import { installedCount, labConfig, startAgent, type RunningAgent } from './agen
 
 /** How long the ESP blackhole lasts: long enough for a CHILD_SA restart and the escalation after it. */
 const FAULT_MS = 10_000;
+/**
+ * A back-off (after an IKE_SA restart that did not help) that outlasts the rest of the 10 s fault: a
+ * second restart within the fault would then be a sibling acting alone, not the connection's next step.
+ */
+const DEFAULTS = { backoff_base: '5s', backoff_cap: '10s', initiate_timeout: '2s' };
 
 describe('controller: sibling CHILD_SAs of one IKE_SA are one connection', () => {
   let lab: Lab;
@@ -27,7 +32,7 @@ describe('controller: sibling CHILD_SAs of one IKE_SA are one connection', () =>
     receiver = await startWebhookReceiver(lab, join(tmp, 'alerts.jsonl'));
     agent = await startAgent(
       lab,
-      labConfig(lab, { defaults: { backoff_base: '500ms', backoff_cap: '4s', initiate_timeout: '2s' }, alerts: { webhook: { url: receiver.url() }, retries: 1 } }),
+      labConfig(lab, { defaults: DEFAULTS, alerts: { webhook: { url: receiver.url() }, retries: 1 } }),
       'siblings',
     );
     await allHealthy(0);
@@ -108,7 +113,7 @@ describe('controller: sibling CHILD_SAs of one IKE_SA are one connection', () =>
     const off = lab.children[2]!;
     const cfg = labConfig(lab, {
       tunnels: lab.targets.map((t) => ({ child: t.child, source: lab.leftInsideAddr, probes: [{ tcp: `${t.host}:${t.port}` }, { icmp: t.host }], ...(t.child === off ? { enabled: false } : {}) })),
-      defaults: { backoff_base: '500ms', backoff_cap: '4s', initiate_timeout: '2s' },
+      defaults: DEFAULTS,
       alerts: { webhook: { url: receiver.url() }, retries: 1 },
     });
     let from = agent.logs.length;

@@ -527,8 +527,11 @@ export function afterAction(i: AfterActionInput): AfterAction {
   const { action, result, now, policy } = i;
   const s: TunnelRuntime = { ...i.state };
   // Probe rounds begun while the action ran saw the tunnel in the middle of it (a CHILD_SA restart's
-  // gap fails a probe at once): they say nothing about its outcome.
+  // gap fails a probe at once): they say nothing about its outcome, nor does a verdict one of them
+  // gave before the action was over.
   s.generation++;
+  s.health = 'unknown';
+  s.healthProof = undefined;
   let ike = i.ike ? { ...i.ike } : undefined;
   const notes: Note[] = [];
   s.lastAction = { kind: KIND[action.kind], result: result.ok ? 'ok' : 'error', at: now, ms: result.ms, ...(result.ok ? {} : { reason: result.reason }) };
