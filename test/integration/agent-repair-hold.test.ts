@@ -26,6 +26,9 @@ describe('controller: a repair that carried traffic holds', () => {
     agent = await startAgent(lab, labConfig(lab));
     watch = await watchLeft(lab);
     await everyTunnelOnce(lab, 'all children up after agent start');
+    // An initiate is over when the agent has heard its own CHILD_SA's up event, which can come a moment
+    // after the SA shows as installed here: the start-up actions are over before the test counts actions.
+    await Promise.all(lab.children.map((c) => agent.waitForLog((l) => l.tunnel === c && l.action === 'initiate' && l['result'] === 'ok', { what: `${c}'s start-up initiate over` })));
   });
   after(async () => {
     await watch?.close();
