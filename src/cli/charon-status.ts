@@ -10,6 +10,7 @@ import { childConfigs, childConnMap, responderConns, tunnelIke } from '../agent/
 import { observeTunnel } from '../agent/controller/observe.js';
 import { statusDocument, type StatusDocument, type TunnelInput } from '../agent/observability/status.js';
 import type { IkeSa, ViciClient } from '../vici/index.js';
+import { errMessage } from '../error-message.js';
 
 interface Wanted {
   name: string;
@@ -17,10 +18,6 @@ interface Wanted {
   ike: string | undefined;
   discovered: boolean;
   enabled: boolean;
-}
-
-function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 export async function charonStatusDocument(vici: ViciClient, cfg: AgentConfig | undefined, uri: string, notes: string[], now: () => number = Date.now): Promise<StatusDocument> {

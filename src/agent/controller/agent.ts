@@ -34,6 +34,7 @@ import { WorkQueue, type Reason, type WorkItem } from './workqueue.js';
 import { counterVerdict, hearingStep, newWatch, tunnelCounters, watchStep, type PeerHearing } from './traffic-watch.js';
 import { Executor } from './executor.js';
 import type { TunnelView } from './tunnel-view.js';
+import { errMessage } from '../../error-message.js';
 
 export type { TunnelView };
 
@@ -58,10 +59,6 @@ function charonStarts(conn: ChildConnInfo | undefined): boolean {
 
 function childNames(ike: IkeSa): string[] {
   return Object.values(ike['child-sas'] ?? {}).map((c) => c.name);
-}
-
-function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 function isConnectionError(err: unknown): boolean {

@@ -8,6 +8,7 @@ import type { AgentConfig } from '../config/load.js';
 import { closest } from '../../suggest.js';
 import { childConnMap, responderConns, type ChildConnInfo, type ResponderConn } from './conns.js';
 import { connsKey, connsStep, settleConns, type ConnsWatch } from './conns-watch.js';
+import { errMessage } from '../../error-message.js';
 
 /** One answer of list-conns: the connections, their children by name, and the key to compare reads by. */
 interface ConnsRead {
@@ -34,10 +35,6 @@ export interface ConnsSourceDeps {
   config(): AgentConfig;
   /** A refresh read was applied (resync's own read is returned to its caller instead). */
   refreshed(u: ConnsUpdate): void;
-}
-
-function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 export class ConnsSource {

@@ -15,6 +15,7 @@ import { upByChild, type ChildRef, type TunnelObservation } from './observe.js';
 import type { Action, ActionResult } from './reconcile.js';
 import type { TunnelView } from './tunnel-view.js';
 import type { Reason } from './workqueue.js';
+import { errMessage } from '../../error-message.js';
 
 export interface ExecutorDeps {
   vici: ViciClient;
@@ -44,10 +45,6 @@ const OWN_UP_AFTER_ANSWER_MS = 1000;
 interface Creation {
   done(): void;
   lost(err: Error): void;
-}
-
-function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** Why an action ran, as metrics and logs name it. */
@@ -206,8 +203,8 @@ export class Executor {
     const set = this.creations.get(key) ?? new Set<Creation>();
     set.add(w);
     this.creations.set(key, set);
-    const flight = ike ?? '';
-    this.inFlight.set(flight, (this.inFlight.get(flight) ?? 0) + 1);
+    // Counted by IKE connection, for the reads of its siblings; without a known name nobody asks.
+    if (ike !== undefined) this.inFlight.set(ike, (this.inFlight.get(ike) ?? 0) + 1);
     let timer: NodeJS.Timeout | undefined;
     try {
       const a: { child: string; ike?: string; timeoutMs: number } = { child, timeoutMs: queued ? -1 : limitMs };
@@ -244,9 +241,11 @@ export class Executor {
       clearTimeout(timer);
       set.delete(w);
       if (set.size === 0 && this.creations.get(key) === set) this.creations.delete(key);
-      const n = (this.inFlight.get(flight) ?? 1) - 1;
-      if (n > 0) this.inFlight.set(flight, n);
-      else this.inFlight.delete(flight);
+      if (ike !== undefined) {
+        const n = (this.inFlight.get(ike) ?? 1) - 1;
+        if (n > 0) this.inFlight.set(ike, n);
+        else this.inFlight.delete(ike);
+      }
     }
   }
 

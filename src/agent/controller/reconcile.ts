@@ -201,10 +201,6 @@ function afterCharonRestart(reasons: ReadonlySet<Reason>): boolean {
 }
 
 export function reconcile(i: ReconcileInput): Transition {
-  return decide(i);
-}
-
-function decide(i: ReconcileInput): Transition {
   const { obs, now, policy, reasons } = i;
   const s: TunnelRuntime = { ...i.state };
   const notes: Note[] = [];
@@ -363,7 +359,7 @@ function decide(i: ReconcileInput): Transition {
 /**
  * Whether the agent's last repair (its CHILD_SA up now) has held: its CHILD_SA carried traffic (packets
  * in on its counters, or a probe round of the current generation passed through it: an action starts a
- * new generation, so a passing verdict here was judged after the repair, and decide's probe proof has
+ * new generation, so a passing verdict here was judged after the repair, and reconcile's probe proof has
  * already taken back one that went through another SA), or, for a tunnel nothing proves, it stayed up
  * for the hold time. Whichever comes first.
  */
@@ -602,7 +598,7 @@ export function afterAction(i: AfterActionInput): AfterAction {
       notes.push({ kind: 'escalate-ike' });
       if (result.ok) {
         // It went through: nothing to back off from. Whether it helped is for the probes to say; if they
-        // still fail, the next stale verdict backs off before another one (see decide).
+        // still fail, the next stale verdict backs off before another one (see reconcile).
         s.escalation = 2;
         s.repairedAt = now;
         return out(undefined, true);
